@@ -1,0 +1,576 @@
+import { UNDECODED_REASON_COUNT } from '../decode/decode-outcome.js';
+import type { FlowFacts } from './flow-facts.js';
+import { FlowTable, SLOT_FREE } from './flow-table.js';
+import { HistorySlice } from './history-slice.js';
+import type { LocalNetworks } from './local-networks.js';
+
+/**
+ * Default flow budget. 1 M flows cost about 130 MB of typed arrays when the table is full (the table
+ * grows by doubling, so a quieter link pays for what it uses); it holds a busy server's minutes of
+ * flows, and a flood beyond it only evicts the lightest flows (see evictLightest()).
+ */
+export const DEFAULT_MAX_FLOWS = 1_000_000;
+/** How far back windowed questions can reach ("top talkers in the last N seconds", N <= this). */
+export const DEFAULT_RETENTION_SECONDS = 3600;
+/**
+ * History resolution by age: 1-second slices for the last 5 minutes (where operators zoom in), then
+ * 10-second slices up to 30 minutes, then 60-second slices. Coarser slices hold each flow once per
+ * slice instead of once per second, so an hour of history costs about 300 + 150 + 30 slices.
+ */
+export const HISTORY_TIERS: readonly { spanSeconds: number; untilAgeSeconds: number }[] = [
+  { spanSeconds: 1, untilAgeSeconds: 300 },
+  { spanSeconds: 10, untilAgeSeconds: 1800 },
+  { spanSeconds: 60, untilAgeSeconds: Number.POSITIVE_INFINITY },
+];
+/**
+ * History entries (one per flow per slice, 20 bytes each) allowed per flow of the budget. When a flood
+ * of short flows would exceed it, the oldest history is dropped first and answers say how far back
+ * history still reaches.
+ */
+export const HISTORY_ENTRIES_PER_FLOW_BUDGET = 4;
+/** Evict this fraction of the table at once when it is full, so eviction cost is amortised. */
+const EVICT_FRACTION = 1 / 8;
+/** Flows sampled to estimate the eviction threshold. */
+const EVICT_SAMPLE = 4096;
+
+export interface FlowStoreOptions {
+  maxFlows?: number;
+  retentionSeconds?: number;
+  localNetworks?: LocalNetworks;
+}
+
+/** Per-slot values of the flows a question selected (all-time or summed over a window). */
+export interface FlowSelection {
+  /** Slots of selected flows, [0, count). */
+  slots: Int32Array;
+  count: number;
+  /** Indexed by slot. */
+  packets: Float64Array;
+  bytes: Float64Array;
+}
+
+export interface TrafficTotals {
+  /** Every frame, decoded or not. */
+  packets: number;
+  bytes: number;
+  /** Frames per undecoded reason (index = decode outcome). */
+  undecodedPackets: Float64Array;
+  undecodedBytes: Float64Array;
+  /** IP traffic of flows evicted from the table (not attributed to any row). */
+  evictedPackets: number;
+  evictedBytes: number;
+}
+
+export interface WindowCoverage {
+  /** Seconds asked for; null = everything since the store started. */
+  requestedSeconds: number | null;
+  /** First and last second (Unix) the answer covers; null when nothing was counted. */
+  fromSecond: number | null;
+  toSecond: number | null;
+  /** False when history older than the window start was dropped for memory, or coarse slices clip it. */
+  complete: boolean;
+}
+
+/**
+ * Per-flow accounting with time history and a memory budget.
+ *
+ * Each packet updates its flow's all-time counters and its "open second" counters; when time moves to a
+ * new second, the open second becomes a closed 1-second HistorySlice listing the flows it touched.
+ * Windowed questions sum closed slices, so repeated reads agree. Packets whose timestamp is older than
+ * the open second (out-of-order capture, several interfaces) are counted in the open second.
+ *
+ * Memory is bounded by `maxFlows` (the table) and HISTORY_ENTRIES_PER_FLOW_BUDGET (the history).
+ */
+export class FlowStore {
+  readonly table: FlowTable;
+  readonly retentionSeconds: number;
+  private readonly localNetworks: LocalNetworks | null;
+  private readonly historyEntryBudget: number;
+
+  /** Closed slices, oldest first. */
+  private readonly slices: HistorySlice[] = [];
+  private historyEntries = 0;
+  /** History before this second was dropped (retention or memory): windows reaching before it are partial. */
+  private historyStartSecond = Number.NEGATIVE_INFINITY;
+  /** The second being counted; -1 before the first packet. */
+  private openSecond = -1;
+  private openSlice: HistorySlice = new HistorySlice(0, 1, 0);
+  private openStamp = 1;
+  private touched = new Int32Array(1024);
+  private touchedCount = 0;
+
+  // All-time counters.
+  private framePackets = 0;
+  private frameBytes = 0;
+  private readonly undecodedPackets = new Float64Array(UNDECODED_REASON_COUNT);
+  private readonly undecodedBytes = new Float64Array(UNDECODED_REASON_COUNT);
+  private evictedPacketsTotal = 0;
+  private evictedBytesTotal = 0;
+  /** Flows removed to make room. */
+  evictedFlows = 0;
+  /** Largest all-time count of any evicted flow: the error bound of flows inserted after it. */
+  private evictedMaxPackets = 0;
+  private evictedMaxBytes = 0;
+  private firstSecond = -1;
+
+  // Scratch arrays for windowed selections, indexed by slot.
+  private scratchPackets = new Float64Array(0);
+  private scratchBytes = new Float64Array(0);
+  private scratchStamp = new Uint32Array(0);
+  private scratchId = 0;
+  private scratchSlots = new Int32Array(0);
+
+  constructor(options: FlowStoreOptions = {}) {
+    const maxFlows = options.maxFlows ?? DEFAULT_MAX_FLOWS;
+    this.table = new FlowTable(maxFlows);
+    this.retentionSeconds = options.retentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+    if (!(this.retentionSeconds >= 1)) throw new RangeError('retentionSeconds must be >= 1');
+    this.localNetworks =
+      options.localNetworks && options.localNetworks.size > 0 ? options.localNetworks : null;
+    this.historyEntryBudget = maxFlows * HISTORY_ENTRIES_PER_FLOW_BUDGET;
+  }
+
+  /** Counts one decoded IP packet of `wireLength` bytes seen at tsSeconds + tsNanos. */
+  addPacket(f: FlowFacts, wireLength: number, tsSeconds: number, tsNanos: number): void {
+    if (tsSeconds > this.openSecond) this.rollTo(tsSeconds);
+    const open = this.openSlice;
+    open.framePackets++;
+    open.frameBytes += wireLength;
+    this.framePackets++;
+    this.frameBytes += wireLength;
+    const t = this.table;
+    const hash = FlowTable.hashFacts(f);
+    let slot = t.find(f, hash);
+    const time = tsSeconds + tsNanos * 1e-9;
+    if (slot < 0) slot = this.insertFlow(f, hash, time);
+    t.packets[slot] += 1;
+    t.bytes[slot] += wireLength;
+    t.openPackets[slot] += 1;
+    t.openBytes[slot] += wireLength;
+    if (time > t.lastSeen[slot]) t.lastSeen[slot] = time;
+    else if (time < t.firstSeen[slot]) t.firstSeen[slot] = time;
+    t.tcpFlags[slot] |= f.tcpFlags;
+    if (t.touchedStamp[slot] !== this.openStamp) {
+      t.touchedStamp[slot] = this.openStamp;
+      if (this.touchedCount === this.touched.length) this.growTouched();
+      this.touched[this.touchedCount++] = slot;
+    }
+  }
+
+  /** Counts one frame the decoder could not attribute to a flow, by reason. */
+  addUndecoded(reason: number, wireLength: number, tsSeconds: number): void {
+    if (tsSeconds > this.openSecond) this.rollTo(tsSeconds);
+    const open = this.openSlice;
+    open.framePackets++;
+    open.frameBytes += wireLength;
+    open.undecodedPackets[reason] += 1;
+    open.undecodedBytes[reason] += wireLength;
+    this.framePackets++;
+    this.frameBytes += wireLength;
+    this.undecodedPackets[reason] += 1;
+    this.undecodedBytes[reason] += wireLength;
+  }
+
+  /**
+   * Closes every second before `second` (a live clock calls this so windows advance without traffic).
+   * After closeAll() at the end of a file, nothing is open.
+   */
+  advanceTo(second: number): void {
+    if (second > this.openSecond) this.rollTo(second);
+  }
+
+  /** Closes the open second (end of a file, or a live capture stopping). */
+  closeAll(): void {
+    if (this.openSecond >= 0) this.rollTo(this.openSecond + 1);
+  }
+
+  /** Newest closed second, or null when nothing is closed yet. */
+  get lastClosedSecond(): number | null {
+    return this.slices.length === 0 ? null : this.openSecond - 1;
+  }
+
+  get historyEntryCount(): number {
+    return this.historyEntries;
+  }
+
+  /**
+   * The flows and totals for a window of the last `windowSeconds` closed seconds (ending at the newest
+   * closed second), or for everything when `windowSeconds` is null. Allocates only per question.
+   */
+  select(windowSeconds: number | null): {
+    flows: FlowSelection;
+    totals: TrafficTotals;
+    coverage: WindowCoverage;
+  } {
+    if (windowSeconds === null) return this.selectAll();
+    return this.selectWindow(windowSeconds);
+  }
+
+  private selectAll(): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
+    const t = this.table;
+    const slots = new Int32Array(t.count);
+    let n = 0;
+    for (let slot = 0; slot < t.slotLimit; slot++)
+      if (t.insertedAtSecond[slot] !== SLOT_FREE) slots[n++] = slot;
+    return {
+      flows: { slots, count: n, packets: t.packets, bytes: t.bytes },
+      totals: {
+        packets: this.framePackets,
+        bytes: this.frameBytes,
+        undecodedPackets: this.undecodedPackets.slice(),
+        undecodedBytes: this.undecodedBytes.slice(),
+        evictedPackets: this.evictedPacketsTotal,
+        evictedBytes: this.evictedBytesTotal,
+      },
+      coverage: {
+        requestedSeconds: null,
+        fromSecond: this.firstSecond < 0 ? null : this.firstSecond,
+        toSecond: this.openSecond < 0 ? null : this.openSecond,
+        complete: true,
+      },
+    };
+  }
+
+  private selectWindow(windowSeconds: number): {
+    flows: FlowSelection;
+    totals: TrafficTotals;
+    coverage: WindowCoverage;
+  } {
+    const t = this.table;
+    this.ensureScratch();
+    const id = this.nextScratchId();
+    const sp = this.scratchPackets;
+    const sb = this.scratchBytes;
+    const stamp = this.scratchStamp;
+    const list = this.scratchSlots;
+    let n = 0;
+    const totals: TrafficTotals = {
+      packets: 0,
+      bytes: 0,
+      undecodedPackets: new Float64Array(UNDECODED_REASON_COUNT),
+      undecodedBytes: new Float64Array(UNDECODED_REASON_COUNT),
+      evictedPackets: 0,
+      evictedBytes: 0,
+    };
+    const newest = this.lastClosedSecond;
+    if (newest === null) {
+      return {
+        flows: { slots: new Int32Array(0), count: 0, packets: sp, bytes: sb },
+        totals,
+        coverage: { requestedSeconds: windowSeconds, fromSecond: null, toSecond: null, complete: true },
+      };
+    }
+    const windowStart = newest - windowSeconds + 1;
+    let from = Number.POSITIVE_INFINITY;
+    let straddled = false;
+    for (let i = this.slices.length - 1; i >= 0; i--) {
+      const slice = this.slices[i];
+      if (slice.startSecond < windowStart) {
+        // A coarse slice that starts before the window but ends inside it is left out: never more than asked.
+        straddled = slice.lastSecond >= windowStart;
+        break;
+      }
+      if (slice.startSecond < from) from = slice.startSecond;
+      totals.packets += slice.framePackets;
+      totals.bytes += slice.frameBytes;
+      for (let r = 0; r < UNDECODED_REASON_COUNT; r++) {
+        totals.undecodedPackets[r] += slice.undecodedPackets[r];
+        totals.undecodedBytes[r] += slice.undecodedBytes[r];
+      }
+      totals.evictedPackets += slice.evictedPackets;
+      totals.evictedBytes += slice.evictedBytes;
+      const last = slice.lastSecond;
+      for (let e = 0; e < slice.length; e++) {
+        const slot = slice.slots[e];
+        if (t.insertedAtSecond[slot] > last) {
+          totals.evictedPackets += slice.packets[e];
+          totals.evictedBytes += slice.bytes[e];
+          continue;
+        }
+        if (stamp[slot] !== id) {
+          stamp[slot] = id;
+          sp[slot] = 0;
+          sb[slot] = 0;
+          list[n++] = slot;
+        }
+        sp[slot] += slice.packets[e];
+        sb[slot] += slice.bytes[e];
+      }
+    }
+    const complete = windowStart >= this.historyStartSecond && !straddled;
+    return {
+      flows: { slots: list.slice(0, n), count: n, packets: sp, bytes: sb },
+      totals,
+      coverage: {
+        requestedSeconds: windowSeconds,
+        fromSecond: from === Number.POSITIVE_INFINITY ? null : from,
+        toSecond: newest,
+        complete,
+      },
+    };
+  }
+
+  /** Whether local addresses are known, i.e. whether flow directions (sent/received) mean anything. */
+  get knowsLocalAddresses(): boolean {
+    return this.localNetworks !== null;
+  }
+
+  // ---- internals -------------------------------------------------------------------------------------
+
+  private insertFlow(f: FlowFacts, hash: number, time: number): number {
+    const t = this.table;
+    if (t.isFull) this.evictLightest();
+    const slot = t.insert(f, hash, this.openSecond);
+    t.firstSeen[slot] = time;
+    t.lastSeen[slot] = time;
+    t.errorPackets[slot] = this.evictedMaxPackets;
+    t.errorBytes[slot] = this.evictedMaxBytes;
+    const local = this.localNetworks;
+    if (local !== null) {
+      t.direction[slot] =
+        (local.contains(f.ipVersion, f.srcAddr) ? 1 : 0) | (local.contains(f.ipVersion, f.dstAddr) ? 2 : 0);
+    }
+    return slot;
+  }
+
+  /**
+   * Makes room by evicting about EVICT_FRACTION of the flows: those with the least retained traffic
+   * (idle flows first). The threshold is estimated from a sample, so one eviction round costs one pass
+   * over the table and happens once per maxFlows/8 new flows.
+   *
+   * Error bound (as in Space-Saving/Lossy Counting): the threshold is at most the 1/8-quantile of
+   * retained bytes, so a flow holding more than total/(7/8 * maxFlows) retained bytes is never evicted;
+   * a flow that re-enters after an eviction reports errorBytes = the largest all-time count ever evicted.
+   */
+  private evictLightest(): void {
+    const t = this.table;
+    const limit = t.slotLimit;
+    const sample = new Float64Array(Math.min(EVICT_SAMPLE, t.count));
+    const stride = Math.max(1, Math.floor(limit / sample.length));
+    let s = 0;
+    for (let slot = 0; slot < limit && s < sample.length; slot += stride) {
+      if (t.insertedAtSecond[slot] !== SLOT_FREE) sample[s++] = t.retainedBytes[slot];
+    }
+    const sorted = sample.subarray(0, s).sort();
+    const threshold = sorted.length > 0 ? sorted[Math.floor(sorted.length * EVICT_FRACTION)] : 0;
+    const target = Math.max(1, Math.floor(t.count * EVICT_FRACTION));
+    let evicted = 0;
+    // Strictly lighter flows first, then flows at the threshold until the target is reached.
+    for (let pass = 0; pass < 2 && evicted < target; pass++) {
+      for (let slot = 0; slot < limit && evicted < target; slot++) {
+        if (t.insertedAtSecond[slot] === SLOT_FREE) continue;
+        const retained = t.retainedBytes[slot];
+        if (pass === 0 ? retained < threshold : retained === threshold) {
+          this.evictSlot(slot);
+          evicted++;
+        }
+      }
+    }
+    if (evicted === 0) {
+      // Everything is above the sampled threshold (tiny or skewed sample): evict the first occupied slot.
+      for (let slot = 0; slot < limit; slot++) {
+        if (t.insertedAtSecond[slot] !== SLOT_FREE) {
+          this.evictSlot(slot);
+          break;
+        }
+      }
+    }
+  }
+
+  private evictSlot(slot: number): void {
+    const t = this.table;
+    this.evictedFlows++;
+    this.evictedPacketsTotal += t.packets[slot];
+    this.evictedBytesTotal += t.bytes[slot];
+    const maxPackets = t.packets[slot] + t.errorPackets[slot];
+    const maxBytes = t.bytes[slot] + t.errorBytes[slot];
+    if (maxPackets > this.evictedMaxPackets) this.evictedMaxPackets = maxPackets;
+    if (maxBytes > this.evictedMaxBytes) this.evictedMaxBytes = maxBytes;
+    // Traffic counted in the open second leaves with the flow: windows report it as evicted.
+    this.openSlice.evictedPackets += t.openPackets[slot];
+    this.openSlice.evictedBytes += t.openBytes[slot];
+    t.openPackets[slot] = 0;
+    t.openBytes[slot] = 0;
+    t.remove(slot);
+  }
+
+  /** Closes the open second and opens `second`; then expires, merges and trims history. */
+  private rollTo(second: number): void {
+    if (this.openSecond >= 0) {
+      const t = this.table;
+      const slice = this.openSlice;
+      const touched = this.touched;
+      const count = this.touchedCount;
+      const slots = new Int32Array(count);
+      const packets = new Float64Array(count);
+      const bytes = new Float64Array(count);
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const slot = touched[i];
+        const p = t.openPackets[slot];
+        if (p === 0) continue;
+        const b = t.openBytes[slot];
+        slots[n] = slot;
+        packets[n] = p;
+        bytes[n] = b;
+        n++;
+        t.retainedPackets[slot] += p;
+        t.retainedBytes[slot] += b;
+        t.openPackets[slot] = 0;
+        t.openBytes[slot] = 0;
+      }
+      slice.slots = slots;
+      slice.packets = packets;
+      slice.bytes = bytes;
+      slice.length = n;
+      slice.trim();
+      if (slice.framePackets > 0 || n > 0) {
+        this.slices.push(slice);
+        this.historyEntries += n;
+      }
+    } else {
+      this.firstSecond = second;
+    }
+    this.touchedCount = 0;
+    this.openStamp = (this.openStamp + 1) >>> 0 || 1;
+    this.openSecond = second;
+    this.openSlice = new HistorySlice(second, 1, 0);
+    this.expireHistory(second);
+    this.mergeOldSlices(second);
+    this.enforceHistoryBudget();
+  }
+
+  /** Drops slices that lie entirely before the retention (relative to `second`, the open one). */
+  private expireHistory(second: number): void {
+    const oldestKeptSecond = second - this.retentionSeconds;
+    let drop = 0;
+    while (drop < this.slices.length && this.slices[drop].lastSecond < oldestKeptSecond) {
+      this.releaseSlice(this.slices[drop]);
+      drop++;
+    }
+    if (drop > 0) this.slices.splice(0, drop);
+  }
+
+  private releaseSlice(slice: HistorySlice): void {
+    if (slice.lastSecond + 1 > this.historyStartSecond) this.historyStartSecond = slice.lastSecond + 1;
+    const t = this.table;
+    const last = slice.lastSecond;
+    for (let e = 0; e < slice.length; e++) {
+      const slot = slice.slots[e];
+      if (t.insertedAtSecond[slot] > last) continue;
+      t.retainedPackets[slot] -= slice.packets[e];
+      t.retainedBytes[slot] -= slice.bytes[e];
+    }
+    this.historyEntries -= slice.length;
+  }
+
+  /** Merges slices that aged out of their tier into the next tier's aligned slices. */
+  private mergeOldSlices(second: number): void {
+    for (let tier = 0; tier < HISTORY_TIERS.length - 1; tier++) {
+      const span = HISTORY_TIERS[tier].spanSeconds;
+      const nextSpan = HISTORY_TIERS[tier + 1].spanSeconds;
+      const cutoff = second - HISTORY_TIERS[tier].untilAgeSeconds;
+      let i = 0;
+      while (i < this.slices.length) {
+        const slice = this.slices[i];
+        if (slice.spanSeconds !== span) {
+          i++;
+          continue;
+        }
+        const bucketStart = Math.floor(slice.startSecond / nextSpan) * nextSpan;
+        if (bucketStart + nextSpan > cutoff) break;
+        let j = i + 1;
+        while (
+          j < this.slices.length &&
+          this.slices[j].spanSeconds === span &&
+          this.slices[j].startSecond < bucketStart + nextSpan
+        ) {
+          j++;
+        }
+        const merged = this.mergeSlices(this.slices.slice(i, j), bucketStart, nextSpan);
+        this.slices.splice(i, j - i, merged);
+        i++;
+      }
+    }
+  }
+
+  private mergeSlices(group: HistorySlice[], startSecond: number, spanSeconds: number): HistorySlice {
+    const t = this.table;
+    this.ensureScratch();
+    const id = this.nextScratchId();
+    const sp = this.scratchPackets;
+    const sb = this.scratchBytes;
+    const stamp = this.scratchStamp;
+    const list = this.scratchSlots;
+    const merged = new HistorySlice(startSecond, spanSeconds, 0);
+    let n = 0;
+    let before = 0;
+    for (const slice of group) {
+      merged.addCountersOf(slice);
+      before += slice.length;
+      const last = slice.lastSecond;
+      for (let e = 0; e < slice.length; e++) {
+        const slot = slice.slots[e];
+        if (t.insertedAtSecond[slot] > last) {
+          merged.evictedPackets += slice.packets[e];
+          merged.evictedBytes += slice.bytes[e];
+          continue;
+        }
+        if (stamp[slot] !== id) {
+          stamp[slot] = id;
+          sp[slot] = 0;
+          sb[slot] = 0;
+          list[n++] = slot;
+        }
+        sp[slot] += slice.packets[e];
+        sb[slot] += slice.bytes[e];
+      }
+    }
+    merged.slots = list.slice(0, n);
+    merged.packets = new Float64Array(n);
+    merged.bytes = new Float64Array(n);
+    for (let e = 0; e < n; e++) {
+      const slot = merged.slots[e];
+      merged.packets[e] = sp[slot];
+      merged.bytes[e] = sb[slot];
+    }
+    merged.length = n;
+    this.historyEntries += n - before;
+    return merged;
+  }
+
+  private enforceHistoryBudget(): void {
+    let drop = 0;
+    while (this.historyEntries > this.historyEntryBudget && drop < this.slices.length - 1) {
+      const slice = this.slices[drop];
+      this.releaseSlice(slice);
+      drop++;
+    }
+    if (drop > 0) this.slices.splice(0, drop);
+  }
+
+  private ensureScratch(): void {
+    const capacity = this.table.capacity;
+    if (this.scratchPackets.length >= capacity) return;
+    this.scratchPackets = new Float64Array(capacity);
+    this.scratchBytes = new Float64Array(capacity);
+    this.scratchStamp = new Uint32Array(capacity);
+    this.scratchSlots = new Int32Array(capacity);
+    this.scratchId = 0;
+  }
+
+  private nextScratchId(): number {
+    this.scratchId = (this.scratchId + 1) >>> 0;
+    if (this.scratchId === 0) {
+      this.scratchStamp.fill(0);
+      this.scratchId = 1;
+    }
+    return this.scratchId;
+  }
+
+  private growTouched(): void {
+    const bigger = new Int32Array(this.touched.length * 2);
+    bigger.set(this.touched);
+    this.touched = bigger;
+  }
+}

@@ -1,0 +1,339 @@
+import { formatAddress } from '../../util/ip-address.js';
+import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
+import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC, KEY_WORDS } from './flow-facts.js';
+import type { FlowSelection, FlowStore } from './flow-store.js';
+import {
+  COL_BYTES,
+  COL_FLOWS,
+  COL_FORWARD_BYTES,
+  COL_FORWARD_PACKETS,
+  COL_PACKETS,
+  GROUP_COLUMNS,
+  GROUP_KEY_WORDS,
+  GroupAggregator,
+} from './group-aggregator.js';
+import { hasPorts, isIcmp, protocolName, servicePort, tcpFlagsText } from './protocol-names.js';
+
+export const GROUPINGS = ['host', 'src', 'dst', 'pair', 'flow', 'port', 'proto'] as const;
+export type Grouping = (typeof GROUPINGS)[number];
+export const METRICS = ['bytes', 'packets'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export interface TopQuery {
+  group: Grouping;
+  by: Metric;
+  /** Rows to return; 0 = all. */
+  limit: number;
+  /** Last N closed seconds; null = everything counted. */
+  windowSeconds: number | null;
+}
+
+/** One row of an answer. Extra fields depend on the grouping (see README "Groupings"). */
+export interface TopRow {
+  key: string;
+  bytes: number;
+  packets: number;
+  flows: number;
+  [extra: string]: string | number | boolean | null;
+}
+
+export interface TopReport {
+  group: Grouping;
+  by: Metric;
+  rows: TopRow[];
+  /** Distinct groups before the limit was applied. */
+  groups: number;
+  totals: { packets: number; bytes: number; ipPackets: number; ipBytes: number };
+  undecoded: Record<string, number>;
+  window: { seconds: number | null; from: number | null; to: number | null; complete: boolean };
+  /** Traffic of flows evicted for memory: not in any row. Zero means every row is exact. */
+  evicted: { flows: number; packets: number; bytes: number };
+  exact: boolean;
+}
+
+/** Answers "top N by metric per grouping in a window" from a FlowStore. Allocates per question only. */
+export function queryTop(store: FlowStore, query: TopQuery): TopReport {
+  const { flows, totals, coverage } = store.select(query.windowSeconds);
+  const rows = query.group === 'flow' ? flowRows(store, flows, query) : groupRows(store, flows, query);
+  const undecoded: Record<string, number> = {};
+  let undecodedPackets = 0;
+  let undecodedBytes = 0;
+  for (let r = 1; r < UNDECODED_REASON_COUNT; r++) {
+    undecoded[UNDECODED_REASON_NAMES[r]] = totals.undecodedPackets[r];
+    undecodedPackets += totals.undecodedPackets[r];
+    undecodedBytes += totals.undecodedBytes[r];
+  }
+  return {
+    group: query.group,
+    by: query.by,
+    rows: rows.rows,
+    groups: rows.groups,
+    totals: {
+      packets: totals.packets,
+      bytes: totals.bytes,
+      ipPackets: totals.packets - undecodedPackets,
+      ipBytes: totals.bytes - undecodedBytes,
+    },
+    undecoded,
+    window: {
+      seconds: coverage.requestedSeconds,
+      from: coverage.fromSecond,
+      to: coverage.toSecond,
+      complete: coverage.complete,
+    },
+    evicted: { flows: store.evictedFlows, packets: totals.evictedPackets, bytes: totals.evictedBytes },
+    exact: totals.evictedPackets === 0 && coverage.complete,
+  };
+}
+
+/**
+ * Indices of the rows to return, best first: metric descending, ties by key ascending. Selects a
+ * threshold first so only candidate rows get their (allocating) key text.
+ */
+function rankRows(
+  count: number,
+  metricOf: (i: number) => number,
+  keyOf: (i: number) => string,
+  limit: number,
+) {
+  let candidates: number[];
+  if (limit > 0 && limit < count) {
+    const values = new Float64Array(count);
+    for (let i = 0; i < count; i++) values[i] = metricOf(i);
+    values.sort();
+    const threshold = values[count - limit];
+    candidates = [];
+    for (let i = 0; i < count; i++) if (metricOf(i) >= threshold) candidates.push(i);
+  } else {
+    candidates = Array.from({ length: count }, (_, i) => i);
+  }
+  const keys = new Map<number, string>();
+  for (const i of candidates) keys.set(i, keyOf(i));
+  candidates.sort((a, b) => {
+    const d = metricOf(b) - metricOf(a);
+    if (d !== 0) return d;
+    const ka = keys.get(a)!;
+    const kb = keys.get(b)!;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  if (limit > 0) candidates.length = Math.min(candidates.length, limit);
+  return { order: candidates, keys };
+}
+
+function flowRows(
+  store: FlowStore,
+  flows: FlowSelection,
+  query: TopQuery,
+): { rows: TopRow[]; groups: number } {
+  const t = store.table;
+  const metric = query.by === 'bytes' ? flows.bytes : flows.packets;
+  const slots = flows.slots;
+  const { order, keys } = rankRows(
+    flows.count,
+    (i) => metric[slots[i]],
+    (i) => flowKeyText(t.keys, slots[i]),
+    query.limit,
+  );
+  const rows = order.map((i): TopRow => {
+    const slot = slots[i];
+    const k = slot * KEY_WORDS;
+    const version = t.keys[k + KEY_META] >>> 8;
+    const protocol = t.keys[k + KEY_META] & 0xff;
+    const ports = t.keys[k + KEY_PORTS];
+    const row: TopRow = {
+      key: keys.get(i)!,
+      bytes: flows.bytes[slot],
+      packets: flows.packets[slot],
+      flows: 1,
+      protocol: protocolName(protocol),
+      src: addressAt(t.keys, k + KEY_SRC, version),
+      dst: addressAt(t.keys, k + KEY_DST, version),
+      srcPort: ports >>> 16,
+      dstPort: ports & 0xffff,
+      firstSeen: t.firstSeen[slot],
+      lastSeen: t.lastSeen[slot],
+      direction: store.knowsLocalAddresses ? directionText(t.direction[slot]) : 'unknown',
+    };
+    if (protocol === 6) row.tcpFlags = tcpFlagsText(t.tcpFlags[slot]);
+    if (t.errorBytes[slot] > 0) {
+      row.errorBytes = t.errorBytes[slot];
+      row.errorPackets = t.errorPackets[slot];
+    }
+    return row;
+  });
+  return { rows, groups: flows.count };
+}
+
+function groupRows(
+  store: FlowStore,
+  flows: FlowSelection,
+  query: TopQuery,
+): { rows: TopRow[]; groups: number } {
+  const t = store.table;
+  const agg = new GroupAggregator(Math.min(flows.count, 1 << 20));
+  const key = agg.key;
+  const tk = t.keys;
+  for (let i = 0; i < flows.count; i++) {
+    const slot = flows.slots[i];
+    const packets = flows.packets[slot];
+    const bytes = flows.bytes[slot];
+    const k = slot * KEY_WORDS;
+    const meta = tk[k + KEY_META];
+    const version = meta >>> 8;
+    key.fill(0);
+    switch (query.group) {
+      case 'host': {
+        key[0] = version;
+        copyWords(tk, k + KEY_SRC, key, 1);
+        addTo(agg, agg.group(), packets, bytes, true);
+        let same = true;
+        for (let w = 0; w < 4; w++) if (tk[k + KEY_SRC + w] !== tk[k + KEY_DST + w]) same = false;
+        copyWords(tk, k + KEY_DST, key, 1);
+        // A frame counts once per distinct address: a flow to itself adds no second share.
+        if (!same) addTo(agg, agg.group(), packets, bytes, false);
+        break;
+      }
+      case 'src':
+      case 'dst':
+        key[0] = version;
+        copyWords(tk, k + (query.group === 'src' ? KEY_SRC : KEY_DST), key, 1);
+        addTo(agg, agg.group(), packets, bytes, true);
+        break;
+      case 'pair': {
+        key[0] = version;
+        const forward = compareWords(tk, k + KEY_SRC, k + KEY_DST) <= 0;
+        copyWords(tk, forward ? k + KEY_SRC : k + KEY_DST, key, 1);
+        copyWords(tk, forward ? k + KEY_DST : k + KEY_SRC, key, 5);
+        addTo(agg, agg.group(), packets, bytes, forward);
+        break;
+      }
+      case 'port': {
+        const protocol = meta & 0xff;
+        key[0] = protocol;
+        if (hasPorts(protocol)) {
+          const ports = tk[k + KEY_PORTS];
+          key[1] = servicePort(ports >>> 16, ports & 0xffff);
+          key[2] = 1;
+        }
+        addTo(agg, agg.group(), packets, bytes, true);
+        break;
+      }
+      case 'proto':
+        key[0] = meta & 0xff;
+        addTo(agg, agg.group(), packets, bytes, true);
+        break;
+      default:
+        throw new Error(`unreachable grouping ${query.group}`);
+    }
+  }
+  const v = agg.values;
+  const col = query.by === 'bytes' ? COL_BYTES : COL_PACKETS;
+  const { order, keys } = rankRows(
+    agg.count,
+    (g) => v[g * GROUP_COLUMNS + col],
+    (g) => groupKeyText(query.group, agg.keys, g * GROUP_KEY_WORDS),
+    query.limit,
+  );
+  const rows = order.map((g): TopRow => {
+    const base = g * GROUP_COLUMNS;
+    const row: TopRow = {
+      key: keys.get(g)!,
+      bytes: v[base + COL_BYTES],
+      packets: v[base + COL_PACKETS],
+      flows: v[base + COL_FLOWS],
+    };
+    if (query.group === 'host') {
+      row.sentBytes = v[base + COL_FORWARD_BYTES];
+      row.sentPackets = v[base + COL_FORWARD_PACKETS];
+      row.receivedBytes = v[base + COL_BYTES] - v[base + COL_FORWARD_BYTES];
+      row.receivedPackets = v[base + COL_PACKETS] - v[base + COL_FORWARD_PACKETS];
+    } else if (query.group === 'pair') {
+      row.forwardBytes = v[base + COL_FORWARD_BYTES];
+      row.forwardPackets = v[base + COL_FORWARD_PACKETS];
+      row.reverseBytes = v[base + COL_BYTES] - v[base + COL_FORWARD_BYTES];
+      row.reversePackets = v[base + COL_PACKETS] - v[base + COL_FORWARD_PACKETS];
+    }
+    return row;
+  });
+  return { rows, groups: agg.count };
+}
+
+function addTo(agg: GroupAggregator, g: number, packets: number, bytes: number, forward: boolean): void {
+  const v = agg.values;
+  const base = g * GROUP_COLUMNS;
+  v[base + COL_PACKETS] += packets;
+  v[base + COL_BYTES] += bytes;
+  v[base + COL_FLOWS] += 1;
+  if (forward) {
+    v[base + COL_FORWARD_PACKETS] += packets;
+    v[base + COL_FORWARD_BYTES] += bytes;
+  }
+}
+
+function copyWords(from: Uint32Array, at: number, to: Uint32Array, toAt: number): void {
+  to[toAt] = from[at];
+  to[toAt + 1] = from[at + 1];
+  to[toAt + 2] = from[at + 2];
+  to[toAt + 3] = from[at + 3];
+}
+
+function compareWords(a: Uint32Array, i: number, j: number): number {
+  for (let w = 0; w < 4; w++) {
+    if (a[i + w] !== a[j + w]) return a[i + w] < a[j + w] ? -1 : 1;
+  }
+  return 0;
+}
+
+function addressAt(words: Uint32Array, at: number, version: number): string {
+  return formatAddress(version, words[at], words[at + 1], words[at + 2], words[at + 3]);
+}
+
+function endpointText(words: Uint32Array, at: number, version: number, port: number): string {
+  const address = addressAt(words, at, version);
+  return version === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** "tcp 198.18.0.1:40000 > 198.18.0.2:443", "icmp 198.18.0.1 > 198.18.0.2 type 8 code 0". */
+export function flowKeyText(keys: Uint32Array, slot: number): string {
+  const k = slot * KEY_WORDS;
+  const version = keys[k + KEY_META] >>> 8;
+  const protocol = keys[k + KEY_META] & 0xff;
+  const ports = keys[k + KEY_PORTS];
+  const name = protocolName(protocol);
+  if (hasPorts(protocol)) {
+    return `${name} ${endpointText(keys, k + KEY_SRC, version, ports >>> 16)} > ${endpointText(keys, k + KEY_DST, version, ports & 0xffff)}`;
+  }
+  const pair = `${name} ${addressAt(keys, k + KEY_SRC, version)} > ${addressAt(keys, k + KEY_DST, version)}`;
+  if (isIcmp(protocol)) return `${pair} type ${(ports >>> 8) & 0xff} code ${ports & 0xff}`;
+  return pair;
+}
+
+function groupKeyText(group: Grouping, keys: Uint32Array, at: number): string {
+  switch (group) {
+    case 'host':
+    case 'src':
+    case 'dst':
+      return addressAt(keys, at + 1, keys[at]);
+    case 'pair':
+      return `${addressAt(keys, at + 1, keys[at])} <-> ${addressAt(keys, at + 5, keys[at])}`;
+    case 'port':
+      return keys[at + 2] === 1 ? `${protocolName(keys[at])}/${keys[at + 1]}` : protocolName(keys[at]);
+    case 'proto':
+      return protocolName(keys[at]);
+    default:
+      throw new Error(`unreachable grouping ${group}`);
+  }
+}
+
+function directionText(direction: number): string {
+  switch (direction) {
+    case 1:
+      return 'sent';
+    case 2:
+      return 'received';
+    case 3:
+      return 'local';
+    default:
+      return 'transit';
+  }
+}

@@ -1,0 +1,37 @@
+import type { FrameSink } from './capture/frame-sink.js';
+import { DECODED } from './decode/decode-outcome.js';
+import { PacketDecoder } from './decode/packet-decoder.js';
+import type { FlowStore } from './flows/flow-store.js';
+
+/**
+ * The per-frame path of a node: decode the frame, then count it in the flow store, either under its
+ * flow or under the reason it could not be decoded. Bytes are the frame's length on the wire
+ * (tshark's frame.len), never the captured length. Allocates nothing per frame.
+ */
+export class FrameAccountant implements FrameSink {
+  private readonly decoder = new PacketDecoder();
+  /** Timestamp of the newest frame seen (seconds, with fraction); null before the first frame. */
+  lastTimestamp: number | null = null;
+
+  constructor(readonly store: FlowStore) {}
+
+  onFrame(
+    linkType: number,
+    tsSeconds: number,
+    tsNanos: number,
+    data: Uint8Array,
+    offset: number,
+    capturedLength: number,
+    originalLength: number,
+    _interfaceIndex: number,
+  ): void {
+    const decoder = this.decoder;
+    const outcome = decoder.decode(linkType, data, offset, capturedLength);
+    // Some writers leave orig_len below caplen; the wire cannot have carried fewer bytes than captured.
+    const wireLength = Math.max(originalLength, capturedLength);
+    if (outcome === DECODED) this.store.addPacket(decoder, wireLength, tsSeconds, tsNanos);
+    else this.store.addUndecoded(outcome, wireLength, tsSeconds);
+    const ts = tsSeconds + tsNanos * 1e-9;
+    if (this.lastTimestamp === null || ts > this.lastTimestamp) this.lastTimestamp = ts;
+  }
+}
