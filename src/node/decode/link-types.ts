@@ -7,6 +7,10 @@ export const LINKTYPE_ETHERNET = 1;
 /** DLT_RAW as some BSDs numbered it; tshark treats it as raw IP too. */
 export const LINKTYPE_RAW_BSD12 = 12;
 export const LINKTYPE_RAW_BSD14 = 14;
+export const LINKTYPE_PPP = 9;
+export const LINKTYPE_PPP_HDLC = 50;
+/** Cisco HDLC. */
+export const LINKTYPE_C_HDLC = 104;
 export const LINKTYPE_RAW = 101;
 export const LINKTYPE_LOOP = 108;
 export const LINKTYPE_LINUX_SLL = 113;
@@ -20,6 +24,9 @@ const NAMES: ReadonlyMap<number, string> = new Map([
   [LINKTYPE_RAW_BSD12, 'RAW'],
   [LINKTYPE_RAW_BSD14, 'RAW'],
   [LINKTYPE_RAW, 'RAW'],
+  [LINKTYPE_PPP, 'PPP'],
+  [LINKTYPE_PPP_HDLC, 'PPP_HDLC'],
+  [LINKTYPE_C_HDLC, 'C_HDLC'],
   [LINKTYPE_LOOP, 'LOOP'],
   [LINKTYPE_LINUX_SLL, 'LINUX_SLL'],
   [LINKTYPE_IPV4, 'IPV4'],

@@ -12,7 +12,10 @@ import {
   LINKTYPE_LINUX_SLL,
   LINKTYPE_LINUX_SLL2,
   LINKTYPE_LOOP,
+  LINKTYPE_C_HDLC,
   LINKTYPE_NULL,
+  LINKTYPE_PPP,
+  LINKTYPE_PPP_HDLC,
   LINKTYPE_RAW,
   LINKTYPE_RAW_BSD12,
   LINKTYPE_RAW_BSD14,
@@ -28,10 +31,28 @@ const ETHERTYPE_QINQ_LEGACY_9200 = 0x9200;
 const ETHERTYPE_MPLS_UNICAST = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST = 0x8848;
 const ETHERTYPE_PPPOE_SESSION = 0x8864;
+/** IEEE 802.1AE MACsec: integrity-only frames carry the payload in clear after the SecTAG. */
+const ETHERTYPE_MACSEC = 0x88e5;
+/** Network Service Header (RFC 8300), used by service function chaining. */
+const ETHERTYPE_NSH = 0x894f;
+/** Arista's vendor-specific protocol: a hardware timestamp inserted before the real EtherType. */
+const ETHERTYPE_ARISTA = 0xd28b;
+const MACSEC_TCI_SC = 0x20;
+const MACSEC_TCI_E = 0x08;
+const MACSEC_TCI_C = 0x04;
+const NSH_NEXT_IPV4 = 1;
+const NSH_NEXT_IPV6 = 2;
+const NSH_NEXT_ETHERNET = 3;
+const ARISTA_SUBTYPE_TIMESTAMP = 1;
+const ARISTA_TIMESTAMP_64BIT = 0x0010;
+const ARISTA_TIMESTAMP_48BIT = 0x0020;
+const ARISTA_TIMESTAMP_UTC = 0x0100;
 /** EtherType values up to this are 802.3 length fields, followed by an LLC header. */
 const ETHER_MAX_8023_LENGTH = 1500;
 const PPP_IPV4 = 0x0021;
 const PPP_IPV6 = 0x0057;
+const PPP_MPLS_UNICAST = 0x0281;
+const PPP_MPLS_MULTICAST = 0x0283;
 
 const ETHERNET_HEADER_BYTES = 14;
 const SLL_HEADER_BYTES = 16;
@@ -153,6 +174,32 @@ export class PacketDecoder {
           0;
         return this.decodeAddressFamily(af, data, offset + NULL_HEADER_BYTES, end);
       }
+      case LINKTYPE_PPP:
+      case LINKTYPE_PPP_HDLC: {
+        let p = offset;
+        // HDLC-like framing puts address 0xff and control 0x03 first; plain PPP may omit them.
+        if (p + 2 <= end && data[p] === 0xff && data[p + 1] === 0x03) p += 2;
+        if (p >= end) return UNDECODED_TRUNCATED;
+        let pppProtocol = data[p];
+        // Protocol-field compression: an odd first byte is a one-byte protocol.
+        if ((pppProtocol & 1) === 0) {
+          if (p + 2 > end) return UNDECODED_TRUNCATED;
+          pppProtocol = (pppProtocol << 8) | data[p + 1];
+          p += 2;
+        } else {
+          p += 1;
+        }
+        if (pppProtocol === PPP_IPV4) return this.decodeIpv4(data, p, end);
+        if (pppProtocol === PPP_IPV6) return this.decodeIpv6(data, p, end);
+        if (pppProtocol === PPP_MPLS_UNICAST || pppProtocol === PPP_MPLS_MULTICAST) {
+          return this.decodeMpls(data, p, end);
+        }
+        return UNDECODED_NOT_IP;
+      }
+      case LINKTYPE_C_HDLC:
+        // Cisco HDLC: address, control, then an EtherType.
+        if (length < 4) return UNDECODED_TRUNCATED;
+        return this.decodeEtherType((data[offset + 2] << 8) | data[offset + 3], data, offset + 4, end);
       default:
         return UNDECODED_UNSUPPORTED_LINK_TYPE;
     }
@@ -184,6 +231,45 @@ export class PacketDecoder {
         case ETHERTYPE_MPLS_UNICAST:
         case ETHERTYPE_MPLS_MULTICAST:
           return this.decodeMpls(data, p, end);
+        case ETHERTYPE_MACSEC: {
+          if (p + 6 > end) return UNDECODED_TRUNCATED;
+          const tci = data[p];
+          // Encrypted or changed payload cannot be read; integrity-only frames can.
+          if ((tci & (MACSEC_TCI_E | MACSEC_TCI_C)) !== 0) return UNDECODED_NOT_IP;
+          p += (tci & MACSEC_TCI_SC) !== 0 ? 14 : 6;
+          if (p + 2 > end) return UNDECODED_TRUNCATED;
+          type = (data[p] << 8) | data[p + 1];
+          p += 2;
+          continue;
+        }
+        case ETHERTYPE_NSH: {
+          if (p + 4 > end) return UNDECODED_TRUNCATED;
+          const headerBytes = (data[p + 1] & 0x3f) << 2;
+          const next = data[p + 3];
+          if (headerBytes < 8) return UNDECODED_BAD_HEADER;
+          p += headerBytes;
+          if (next === NSH_NEXT_IPV4) return this.decodeIpv4(data, p, end);
+          if (next === NSH_NEXT_IPV6) return this.decodeIpv6(data, p, end);
+          if (next !== NSH_NEXT_ETHERNET) return UNDECODED_NOT_IP;
+          if (p + ETHERNET_HEADER_BYTES > end) return UNDECODED_TRUNCATED;
+          type = (data[p + 12] << 8) | data[p + 13];
+          p += ETHERNET_HEADER_BYTES;
+          continue;
+        }
+        case ETHERTYPE_ARISTA: {
+          if (p + 4 > end) return UNDECODED_TRUNCATED;
+          const subtype = (data[p] << 8) | data[p + 1];
+          const version = (data[p + 2] << 8) | data[p + 3];
+          if (subtype !== ARISTA_SUBTYPE_TIMESTAMP) return UNDECODED_NOT_IP;
+          // Bit 8 of the version says TAI (0) or UTC (1); the low byte says the timestamp's width.
+          if ((version & ~ARISTA_TIMESTAMP_UTC) === ARISTA_TIMESTAMP_64BIT) p += 12;
+          else if ((version & ~ARISTA_TIMESTAMP_UTC) === ARISTA_TIMESTAMP_48BIT) p += 10;
+          else return UNDECODED_NOT_IP;
+          if (p + 2 > end) return UNDECODED_TRUNCATED;
+          type = (data[p] << 8) | data[p + 1];
+          p += 2;
+          continue;
+        }
         case ETHERTYPE_PPPOE_SESSION: {
           if (p + 8 > end) return UNDECODED_TRUNCATED;
           const pppProtocol = (data[p + 6] << 8) | data[p + 7];

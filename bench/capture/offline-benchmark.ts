@@ -1,0 +1,452 @@
+/**
+ * The offline measurement procedure: one generated capture, page-cached, read by sniffmesh and its
+ * peers in alternating rounds (1 warm-up, then `runs` measured), so that load changes on the shared
+ * machine hit every tool alike; medians and ranges, ratios taken round by round. Then correctness
+ * against the ground truth and memory use with ten times the flows.
+ */
+
+import { execFileSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { UsageError } from '../../src/util/errors.js';
+import { type CaptureOptions, ensureCapture, type GeneratedCapture } from './generate-capture.js';
+import type { GroundTruth } from './ground-truth.js';
+import {
+  type MemoryFlatness,
+  MIB_BYTES,
+  type OfflineResults,
+  type TargetCheck,
+  type ToolResult,
+} from './offline-report.js';
+import { compareAddressCounts, parseSniffmeshReport, readPmacctSourceCsv } from './output-checks.js';
+import {
+  type OfflineTool,
+  PmacctTool,
+  sniffmeshAnalyzeCommand,
+  sniffmeshTool,
+  type ToolId,
+  tcpdumpTool,
+  tsharkTool,
+} from './peer-commands.js';
+import { pairedRatios, type Summary, summarize } from './sample-stats.js';
+import { runTimed, runTimedOk, type TimedResult } from './timed-command.js';
+
+const PAGE_CACHE_READ_CHUNK_BYTES = 8 * 1024 * 1024;
+const COMMAND_TIMEOUT_MS = 30 * 60 * 1000;
+/** Targets from the project brief. */
+const TARGET_PACKETS_PER_SECOND = 3.5e6;
+const TARGET_MAX_WALL_RATIO_TO_TCPDUMP = 1.5;
+const TARGET_MIN_SPEEDUP = 10;
+const TARGET_MAX_PEAK_RSS_BYTES = 250e6;
+
+export interface OfflineOptions {
+  runs: number;
+  capture: CaptureOptions;
+  tools: ToolId[];
+  /** Command prefix that starts sniffmesh (node + main.js, or a stand-in). */
+  sniffmeshPrefix: string[];
+  /** Extra sniffmesh arguments for the memory-flatness runs (e.g. --max-flows N). */
+  memoryArgs: string[];
+  /** The memory-flatness file has `flows * manyFlowsFactor` flows; 0 skips the check. */
+  manyFlowsFactor: number;
+  memoryRuns: number;
+  correctness: boolean;
+  pmacctFixedCostRuns: number;
+  progress: (message: string) => void;
+}
+
+/** Reads the whole file once so that every timed run starts with it in the page cache. */
+export function pageCache(file: string): void {
+  const chunk = Buffer.allocUnsafe(PAGE_CACHE_READ_CHUNK_BYTES);
+  const descriptor = openSync(file, 'r');
+  try {
+    while (readSync(descriptor, chunk, 0, chunk.length, null) > 0) {
+      // Only the reading matters.
+    }
+  } finally {
+    closeSync(descriptor);
+  }
+}
+
+function commandExists(name: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${name}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function emptySummary(): Summary {
+  return { median: Number.NaN, min: Number.NaN, max: Number.NaN, count: 0 };
+}
+
+function mib(bytes: number): number {
+  return bytes / MIB_BYTES;
+}
+
+/** Checks one sniffmesh run's JSON against the ground truth totals; returns a note when they disagree. */
+function sniffmeshTotalsNote(stdout: string, truth: GroundTruth, what: string): string | undefined {
+  const report = parseSniffmeshReport(stdout, what);
+  const { packets, bytes } = report.totals;
+  const all = truth.totals;
+  if (packets === all.packets && bytes === all.bytes) return undefined;
+  if (packets === all.ipPackets && bytes === all.ipBytes) return undefined;
+  return (
+    `${what}: totals ${packets} packets / ${bytes} bytes; ground truth ${all.packets} / ${all.bytes} ` +
+    `(IP only ${all.ipPackets} / ${all.ipBytes})`
+  );
+}
+
+export async function runOfflineBenchmark(options: OfflineOptions): Promise<OfflineResults> {
+  const { progress } = options;
+  const loadAverageStart = os.loadavg();
+  const sniffmeshEntry = options.sniffmeshPrefix[options.sniffmeshPrefix.length - 1];
+  if (options.tools.includes('sniffmesh') && sniffmeshEntry.endsWith('.js') && !existsSync(sniffmeshEntry)) {
+    throw new UsageError(
+      `${sniffmeshEntry} does not exist: build sniffmesh first (npm run build), or pass --sniffmesh-cmd 'COMMAND'`,
+    );
+  }
+  const capture = ensureCapture(options.capture, progress);
+  if (capture.generated)
+    progress(`generated ${capture.pcapPath} in ${capture.generationSeconds.toFixed(1)} s`);
+  const truth = capture.truth;
+  const packets = truth.totals.packets;
+  progress(`page-caching ${capture.pcapPath} (${(truth.file.bytes / 1e6).toFixed(0)} MB)`);
+  pageCache(capture.pcapPath);
+
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'sniffmesh-bench-'));
+  try {
+    const pmacct = new PmacctTool(scratch);
+    const available: OfflineTool[] = [];
+    const skippedNotes: ToolResult[] = [];
+    for (const id of options.tools) {
+      const tool =
+        id === 'sniffmesh'
+          ? sniffmeshTool(options.sniffmeshPrefix, [])
+          : id === 'tcpdump'
+            ? tcpdumpTool()
+            : id === 'tshark'
+              ? tsharkTool()
+              : pmacct;
+      if (id !== 'sniffmesh' && !commandExists(id)) {
+        skippedNotes.push(emptyToolResult(tool, capture, `${id} is not installed: skipped`));
+        continue;
+      }
+      available.push(tool);
+    }
+
+    // pmacctd's fixed cost (start-up, 2 s sleep at end of file, touching its pipe) on a 1-packet file.
+    let pmacctFixed: Summary | undefined;
+    if (available.includes(pmacct) && options.pmacctFixedCostRuns > 0) {
+      const onePacket = path.join(scratch, 'one-packet.pcap');
+      execFileSync('tcpdump', ['-r', capture.pcapPath, '-c', '1', '-w', onePacket], { stdio: 'ignore' });
+      const fixed: number[] = [];
+      for (let run = 0; run < options.pmacctFixedCostRuns; run++) {
+        pmacct.beforeRun(onePacket);
+        const result = await runTimedOk(pmacct.command(onePacket), { timeoutMs: COMMAND_TIMEOUT_MS });
+        fixed.push(result.wallSeconds);
+        progress(`pmacctd fixed cost (1-packet file) run ${run + 1}: ${result.wallSeconds.toFixed(2)} s`);
+      }
+      pmacctFixed = summarize(fixed);
+    }
+
+    // Alternating rounds: round 0 is the warm-up and is not recorded.
+    const samples = new Map<ToolId, TimedResult[]>();
+    const failures = new Map<ToolId, string>();
+    const notes = new Map<ToolId, string[]>();
+    for (const tool of available) {
+      samples.set(tool.id, []);
+      notes.set(tool.id, []);
+    }
+    for (let round = 0; round <= options.runs; round++) {
+      for (const tool of available) {
+        if (failures.has(tool.id)) continue;
+        const command = tool.command(capture.pcapPath);
+        tool.beforeRun?.(capture.pcapPath);
+        const result = await runTimed(command, {
+          captureStdout: tool.captureStdout,
+          timeoutMs: COMMAND_TIMEOUT_MS,
+        });
+        const label = round === 0 ? 'warm-up' : `round ${round}/${options.runs}`;
+        if (result.exitCode !== 0) {
+          const status = result.signal ? `signal ${result.signal}` : `exit status ${result.exitCode}`;
+          const detail = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
+          failures.set(tool.id, `${command.join(' ')}: ${status}${detail ? `: ${detail}` : ''}`);
+          progress(`${label} ${tool.id} FAILED (${status})`);
+          continue;
+        }
+        progress(
+          `${label} ${tool.id}: ${result.wallSeconds.toFixed(2)} s, ` +
+            `${formatMillions(packets / result.wallSeconds)} packets/s, ${mib(result.peakRssBytes).toFixed(0)} MiB`,
+        );
+        if (tool.id === 'sniffmesh') {
+          try {
+            const note = sniffmeshTotalsNote(result.stdout, truth, `${label} output`);
+            if (note && round === 0) notes.get('sniffmesh')?.push(note);
+          } catch (error) {
+            failures.set('sniffmesh', (error as Error).message);
+            continue;
+          }
+        }
+        if (round > 0) samples.get(tool.id)?.push(result);
+      }
+    }
+
+    const walls = (id: ToolId) =>
+      failures.has(id) ? [] : (samples.get(id) ?? []).map((run) => run.wallSeconds);
+    const tcpdumpWalls = walls('tcpdump');
+    const tools: ToolResult[] = available.map((tool) => {
+      const runs = failures.has(tool.id) ? [] : (samples.get(tool.id) ?? []);
+      const toolWalls = runs.map((run) => run.wallSeconds);
+      return {
+        id: tool.id,
+        label: tool.label,
+        command: tool.command(capture.pcapPath),
+        error: failures.get(tool.id),
+        wallSeconds: summarize(toolWalls),
+        packetsPerSecond: summarize(toolWalls.map((wall) => packets / wall)),
+        peakRssMiB: summarize(runs.map((run) => mib(run.peakRssBytes))),
+        wallRatioToTcpdump:
+          tcpdumpWalls.length > 0 ? summarize(pairedRatios(toolWalls, tcpdumpWalls)) : emptySummary(),
+        samples: runs.map((run) => ({ wallSeconds: run.wallSeconds, peakRssBytes: run.peakRssBytes })),
+        notes: notes.get(tool.id) ?? [],
+      };
+    });
+    tools.push(...skippedNotes);
+
+    const sniffmeshWalls = walls('sniffmesh');
+    const pmacctWalls = walls('pmacctd');
+    const tsharkWalls = walls('tshark');
+    const speedup = (peer: number[]) =>
+      peer.length > 0 && sniffmeshWalls.length > 0 ? summarize(pairedRatios(peer, sniffmeshWalls)) : null;
+    const fixedSeconds = pmacctFixed?.median ?? Number.NaN;
+    const pmacctNet = pmacctWalls.map((wall) => wall - fixedSeconds);
+    const results: OfflineResults = {
+      machine: {
+        cpus: os.cpus().length,
+        cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+        node: process.version,
+        loadAverageStart,
+        loadAverageEnd: loadAverageStart,
+      },
+      capture: {
+        file: capture.pcapPath,
+        fileBytes: truth.file.bytes,
+        packets,
+        wireBytes: truth.totals.bytes,
+        flows: truth.flows.distinct,
+        sources: truth.addresses.sources,
+        generated: capture.generated,
+        generationSeconds: capture.generationSeconds,
+      },
+      runs: options.runs,
+      tools,
+      speedups: {
+        overPmacctd: speedup(pmacctWalls),
+        overPmacctdNetOfStartup: pmacctFixed ? speedup(pmacctNet) : null,
+        overTshark: speedup(tsharkWalls),
+      },
+      targets: [],
+    };
+    if (pmacctFixed && pmacctWalls.length > 0) {
+      results.pmacctd = {
+        fixedCostSeconds: pmacctFixed,
+        netPacketsPerSecond: summarize(pmacctNet.map((seconds) => packets / seconds)),
+        accounting: describePmacctAccounting(pmacct.outputPath(capture.pcapPath), truth),
+      };
+    }
+
+    // A failing follow-up run must not throw away the minutes of timings above: it becomes a note.
+    const sniffmeshUsable = available.some((tool) => tool.id === 'sniffmesh') && !failures.has('sniffmesh');
+    const sniffmeshNotes = tools.find((tool) => tool.id === 'sniffmesh')?.notes ?? [];
+    if (options.correctness && sniffmeshUsable) {
+      try {
+        results.correctness = await checkCorrectness(options, capture);
+      } catch (error) {
+        sniffmeshNotes.push(`correctness run failed: ${(error as Error).message}`);
+      }
+    }
+    if (options.manyFlowsFactor > 0 && sniffmeshUsable) {
+      try {
+        results.memory = await measureMemoryFlatness(options, capture);
+      } catch (error) {
+        sniffmeshNotes.push(`memory-flatness run failed: ${(error as Error).message}`);
+      }
+    }
+    results.machine.loadAverageEnd = os.loadavg();
+    results.targets = checkTargets(results);
+    return results;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+function emptyToolResult(tool: OfflineTool, capture: GeneratedCapture, error: string): ToolResult {
+  return {
+    id: tool.id,
+    label: tool.label,
+    command: tool.command(capture.pcapPath),
+    error,
+    wallSeconds: emptySummary(),
+    packetsPerSecond: emptySummary(),
+    peakRssMiB: emptySummary(),
+    wallRatioToTcpdump: emptySummary(),
+    samples: [],
+    notes: [],
+  };
+}
+
+function formatMillions(perSecond: number): string {
+  return perSecond >= 1e6 ? `${(perSecond / 1e6).toFixed(2)} M` : `${(perSecond / 1e3).toFixed(0)} k`;
+}
+
+/** pmacctd's last run: how many packets it accounted for, against what it could (it skips 802.1ad). */
+function describePmacctAccounting(csvPath: string, truth: GroundTruth): string {
+  if (!existsSync(csvPath)) return `no output at ${csvPath}`;
+  const { sources, packets } = readPmacctSourceCsv(csvPath);
+  const ip = truth.totals.ipPackets;
+  const withoutQinq = ip - truth.totals.qinqPackets;
+  return (
+    `${packets} of ${ip} IP packets from ${sources} of ${truth.addresses.sources} sources` +
+    (packets === withoutQinq
+      ? ` (all but the ${truth.totals.qinqPackets} QinQ-tagged ones, which pmacctd does not decode)`
+      : '')
+  );
+}
+
+async function checkCorrectness(
+  options: OfflineOptions,
+  capture: GeneratedCapture,
+): Promise<OfflineResults['correctness']> {
+  const command = sniffmeshAnalyzeCommand(options.sniffmeshPrefix, capture.pcapPath, [
+    '--group',
+    'src',
+    '--limit',
+    '0',
+  ]);
+  options.progress(`correctness: ${command.join(' ')}`);
+  const result = await runTimedOk(command, { captureStdout: true, timeoutMs: COMMAND_TIMEOUT_MS });
+  const report = parseSniffmeshReport(result.stdout, 'sniffmesh --group src --limit 0');
+  const comparison = compareAddressCounts(report.rows, capture.truth.bySource);
+  const totals = capture.truth.totals;
+  const undecoded = report.undecoded
+    ? Object.entries(report.undecoded)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')
+    : 'none';
+  const totalsNote =
+    `totals: ${report.totals.packets} packets, ${report.totals.bytes} bytes (ground truth: ${totals.packets} frames, ` +
+    `${totals.bytes} bytes; IP ${totals.ipPackets} / ${totals.ipBytes}); undecoded: ${undecoded} ` +
+    `(ground truth: ${totals.nonIpPackets} ARP frames)`;
+  return { comparison, totalsNote, peakRssMiB: mib(result.peakRssBytes) };
+}
+
+async function measureMemoryFlatness(
+  options: OfflineOptions,
+  base: GeneratedCapture,
+): Promise<MemoryFlatness> {
+  const manyFlowsOptions: CaptureOptions = {
+    ...options.capture,
+    flows: options.capture.flows * options.manyFlowsFactor,
+    out: undefined,
+  };
+  const manyFlows = ensureCapture(manyFlowsOptions, options.progress);
+  if (manyFlows.generated) {
+    options.progress(`generated ${manyFlows.pcapPath} in ${manyFlows.generationSeconds.toFixed(1)} s`);
+  }
+  options.progress(`page-caching ${manyFlows.pcapPath}`);
+  pageCache(manyFlows.pcapPath);
+  pageCache(base.pcapPath);
+  const args = ['--group', 'host', '--limit', '10', ...options.memoryArgs];
+  const rss = { base: [] as number[], manyFlows: [] as number[] };
+  const notes: string[] = [];
+  for (let run = 0; run < options.memoryRuns; run++) {
+    for (const [which, capture] of [
+      ['base', base],
+      ['manyFlows', manyFlows],
+    ] as const) {
+      const command = sniffmeshAnalyzeCommand(options.sniffmeshPrefix, capture.pcapPath, args);
+      const result = await runTimedOk(command, { captureStdout: true, timeoutMs: COMMAND_TIMEOUT_MS });
+      rss[which].push(mib(result.peakRssBytes));
+      options.progress(
+        `memory run ${run + 1}/${options.memoryRuns} ${capture.truth.flows.distinct} flows: ` +
+          `${mib(result.peakRssBytes).toFixed(0)} MiB, ${result.wallSeconds.toFixed(2)} s`,
+      );
+      const note = sniffmeshTotalsNote(
+        result.stdout,
+        capture.truth,
+        `${capture.truth.flows.distinct}-flow output`,
+      );
+      if (note && run === 0) notes.push(note);
+    }
+  }
+  const baseRss = summarize(rss.base);
+  const manyRss = summarize(rss.manyFlows);
+  return {
+    extraArgs: options.memoryArgs,
+    base: { flows: base.truth.flows.distinct, packets: base.truth.totals.packets, peakRssMiB: baseRss },
+    manyFlows: {
+      flows: manyFlows.truth.flows.distinct,
+      packets: manyFlows.truth.totals.packets,
+      peakRssMiB: manyRss,
+      file: manyFlows.pcapPath,
+    },
+    ratio: manyRss.median / baseRss.median,
+    notes,
+  };
+}
+
+function checkTargets(results: OfflineResults): TargetCheck[] {
+  const sniffmesh = results.tools.find((tool) => tool.id === 'sniffmesh');
+  const measured = sniffmesh && sniffmesh.wallSeconds.count > 0 ? sniffmesh : undefined;
+  const tcpdump = results.tools.find((tool) => tool.id === 'tcpdump' && tool.wallSeconds.count > 0);
+  const checks: TargetCheck[] = [];
+  const rate = measured?.packetsPerSecond.median ?? null;
+  checks.push({
+    description: `sniffmesh >= ${TARGET_PACKETS_PER_SECOND / 1e6} M packets/s (median)`,
+    value: rate,
+    display: rate === null ? 'not measured' : `${(rate / 1e6).toFixed(2)} M packets/s`,
+    pass: rate === null ? null : rate >= TARGET_PACKETS_PER_SECOND,
+  });
+  const toTcpdump = measured && tcpdump ? measured.wallRatioToTcpdump.median : null;
+  checks.push({
+    description: `sniffmesh wall within ${TARGET_MAX_WALL_RATIO_TO_TCPDUMP}x of tcpdump -w /dev/null (median of paired ratios)`,
+    value: toTcpdump,
+    display: toTcpdump === null ? 'not measured' : `${toTcpdump.toFixed(2)}x`,
+    pass: toTcpdump === null ? null : toTcpdump <= TARGET_MAX_WALL_RATIO_TO_TCPDUMP,
+  });
+  for (const [peer, summary] of [
+    ['pmacctd (whole process)', results.speedups.overPmacctd],
+    ['tshark, L4 dissectors off', results.speedups.overTshark],
+  ] as const) {
+    const value = summary?.median ?? null;
+    checks.push({
+      description: `sniffmesh >= ${TARGET_MIN_SPEEDUP}x faster than ${peer}`,
+      value,
+      display: value === null ? 'not measured' : `${value.toFixed(1)}x`,
+      pass: value === null ? null : value >= TARGET_MIN_SPEEDUP,
+    });
+  }
+  const peakBytes = measured ? measured.peakRssMiB.max * MIB_BYTES : null;
+  checks.push({
+    description: `sniffmesh peak RSS <= ${TARGET_MAX_PEAK_RSS_BYTES / 1e6} MB (worst timed run)`,
+    value: peakBytes,
+    display:
+      peakBytes === null
+        ? 'not measured'
+        : `${(peakBytes / 1e6).toFixed(0)} MB (${(peakBytes / MIB_BYTES).toFixed(0)} MiB)`,
+    pass: peakBytes === null ? null : peakBytes <= TARGET_MAX_PEAK_RSS_BYTES,
+  });
+  const comparison = results.correctness?.comparison;
+  checks.push({
+    description: 'sniffmesh per-source packets and wire bytes exact for every source',
+    value: comparison ? comparison.exact : null,
+    display: comparison
+      ? `${comparison.exact} of ${comparison.expected} exact, ${comparison.extra} extra`
+      : 'not checked',
+    pass: comparison ? comparison.exact === comparison.expected && comparison.extra === 0 : null,
+  });
+  return checks;
+}

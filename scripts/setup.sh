@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs what sniffmesh needs on a fresh Debian machine with Node >= 20, then its npm dependencies.
+# Idempotent: installs only what is missing. Needs root (or sudo) for the Debian packages; CI runs as root.
+#   - libpcap-dev: headers for building the `cap` addon (and our packet-socket helper) from source
+#   - tshark: the independent oracle the tests compare against
+#   - tcpdump, tcpreplay, netsniff-ng (trafgen), pmacct, iproute2, iptables: peers and traffic for tests/benchmarks
+#   - python3-scapy: builds reference frames for the decoder tests
+#   - build-essential, python3: node-gyp toolchain
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEBIAN_PACKAGES=(libpcap-dev tshark tcpdump tcpreplay netsniff-ng pmacct iproute2 iptables python3-scapy
+  build-essential python3 procps time)
+
+missing=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$pkg")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}" >&2
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  # tshark asks whether non-root users may capture; answer "no" without a prompt.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | $SUDO debconf-set-selections
+  $SUDO apt-get update -q >&2
+  $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# npm dependencies exactly as locked; cap and the native helper build from source here.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci" >&2
+  npm ci --no-audit --no-fund >&2
+fi

@@ -1,0 +1,56 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { SniffmeshError } from '../util/errors.js';
+import { registerAnalyzeCommand } from './analyze-command.js';
+import { registerCaptureCommand } from './capture-command.js';
+
+const VERSION = '0.1.0';
+
+/**
+ * The `sniffmesh` command. Exit codes: 0 ok, 1 runtime error, 2 usage error. Errors print as one line on
+ * stderr; --debug adds the stack trace.
+ */
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  const output = { out: (text: string) => process.stdout.write(`${text}\n`) };
+  const program = new Command('sniffmesh')
+    .description('A packet sniffer that runs as a mesh: capture, decode and count traffic; ask for top talkers.')
+    .version(VERSION)
+    .option('--debug', 'print stack traces with errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+  registerAnalyzeCommand(program, output);
+  registerCaptureCommand(program, output);
+  for (const command of program.commands) command.exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are "errors" to commander; their text is already printed.
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
+      if (error.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (error instanceof SniffmeshError) {
+      process.stderr.write(`sniffmesh: ${error.message}\n`);
+      if (debug && error.stack) process.stderr.write(`${error.stack}\n`);
+      return error.exitCode;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`sniffmesh: internal error: ${message}\n`);
+    if (debug && error instanceof Error && error.stack) process.stderr.write(`${error.stack}\n`);
+    return 1;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    process.stderr.write(`sniffmesh: ${String(error)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,115 @@
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { TopQuery, TopReport } from '../flows/top-query.js';
+import { LiveCaptureError, SniffmeshError } from '../../util/errors.js';
+import type {
+  CaptureCountersMessage,
+  CaptureProcessSettings,
+  FromCaptureProcess,
+  SerializedError,
+} from './capture-process-protocol.js';
+
+const CAPTURE_PROCESS_PATH = fileURLToPath(new URL('./capture-process.js', import.meta.url));
+
+function deserializeError(error: SerializedError): SniffmeshError {
+  if (error.name === 'LiveCaptureError') return new LiveCaptureError(error.code, error.message);
+  return new SniffmeshError(error.code, error.message, { exitCode: error.exitCode });
+}
+
+type Waiter = { resolve: (m: FromCaptureProcess) => void; reject: (e: Error) => void };
+
+/**
+ * The agent's handle on its capture process: starts it, asks it questions, stops it. Each question is
+ * answered with a small report (k rows) and the capture counters.
+ */
+export class CaptureProcessClient {
+  private nextId = 1;
+  private readonly pending = new Map<number, Waiter>();
+  private failure: SniffmeshError | null = null;
+  /** Called when capture fails after it started (interface vanished, process died, ...). */
+  onFailure: ((error: SniffmeshError) => void) | null = null;
+
+  private constructor(private readonly child: ChildProcess) {}
+
+  /** Starts capturing; resolves once the interface is open, rejects with the opening error. */
+  static start(
+    settings: CaptureProcessSettings,
+  ): Promise<{ client: CaptureProcessClient; counters: CaptureCountersMessage }> {
+    const child = fork(CAPTURE_PROCESS_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const client = new CaptureProcessClient(child);
+    return new Promise((resolve, reject) => {
+      let started = false;
+      const fail = (error: SniffmeshError) => {
+        if (client.failure !== null) return;
+        client.failure = error;
+        for (const waiter of client.pending.values()) waiter.reject(error);
+        client.pending.clear();
+        if (!started) {
+          child.kill();
+          reject(error);
+        } else {
+          client.onFailure?.(error);
+        }
+      };
+      child.on('message', (message: FromCaptureProcess) => {
+        if (message.type === 'started') {
+          started = true;
+          resolve({ client, counters: message.counters });
+        } else if (message.type === 'error') {
+          fail(deserializeError(message.error));
+        } else {
+          const waiter = client.pending.get(message.id);
+          if (waiter !== undefined) {
+            client.pending.delete(message.id);
+            waiter.resolve(message);
+          }
+        }
+      });
+      child.on('error', (error) =>
+        fail(new SniffmeshError('CAPTURE_PROCESS', `capture process failed: ${error.message}`, { cause: error })),
+      );
+      child.on('exit', (code, signal) => {
+        if (client.stopping) return;
+        fail(
+          new SniffmeshError(
+            'CAPTURE_PROCESS_EXITED',
+            `capture process exited unexpectedly (${signal ?? `code ${code}`}); ` +
+              'libpcap aborts when the capture interface goes down or disappears',
+          ),
+        );
+      });
+      child.send({ type: 'start', settings });
+    });
+  }
+
+  private stopping = false;
+
+  query(query: TopQuery): Promise<{ report: TopReport; counters: CaptureCountersMessage }> {
+    return this.request({ type: 'query', id: this.nextId++, query }).then((m) => {
+      if (m.type !== 'report') throw new Error(`unexpected capture-process answer ${m.type}`);
+      return { report: m.report, counters: m.counters };
+    });
+  }
+
+  /** Stops capturing (the counts stay queryable); resolves with the final counters. */
+  stop(): Promise<CaptureCountersMessage> {
+    return this.request({ type: 'stop', id: this.nextId++ }).then((m) => {
+      if (m.type !== 'stopped') throw new Error(`unexpected capture-process answer ${m.type}`);
+      return m.counters;
+    });
+  }
+
+  /** Ends the capture process. */
+  close(): void {
+    this.stopping = true;
+    if (this.child.connected) this.child.disconnect();
+  }
+
+  private request(message: { type: 'query' | 'stop'; id: number; query?: TopQuery }): Promise<FromCaptureProcess> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.pending.set(message.id, { resolve, reject });
+      this.child.send(message);
+    });
+  }
+}
