@@ -23,7 +23,7 @@ import { writeCapture } from './capture-writer.js';
 import { buildGroundTruth, type GroundTruth, readGroundTruth } from './ground-truth.js';
 import { DEFAULT_TRAFFIC_OPTIONS, planTraffic, type TrafficOptions } from './traffic-plan.js';
 
-export const GENERATOR_VERSION = 1;
+export const GENERATOR_VERSION = 2;
 export const DEFAULT_BENCH_DIR = '/tmp/sniffmesh-bench';
 export const DEFAULT_SNAPLEN_BYTES = 128;
 /** Floor for flows and hosts scaled down with --packets (the model needs a few servers per family). */
@@ -121,6 +121,34 @@ function positiveInteger(
   return value;
 }
 
+/** Generator flags as parsed text (also accepted by run.ts). */
+export interface CaptureFlagValues {
+  packets?: string;
+  flows?: string;
+  hosts?: string;
+  seed?: string;
+  snaplen?: string;
+  out?: string;
+  force?: boolean;
+}
+
+/** Checks the flags and fills in defaults; without --flows / --hosts those scale with --packets. */
+export function resolveCaptureOptions(values: CaptureFlagValues): CaptureOptions {
+  const defaults = DEFAULT_TRAFFIC_OPTIONS;
+  const packets = positiveInteger('packets', values.packets, defaults.packets);
+  const scale = packets / defaults.packets;
+  const scaled = (count: number) => Math.max(MIN_SCALED_COUNT, Math.round(count * scale));
+  return {
+    packets,
+    flows: positiveInteger('flows', values.flows, scaled(defaults.flows)),
+    hosts: positiveInteger('hosts', values.hosts, scaled(defaults.hosts)),
+    seed: positiveInteger('seed', values.seed, defaults.seed, true),
+    snaplen: positiveInteger('snaplen', values.snaplen, DEFAULT_SNAPLEN_BYTES, true),
+    out: values.out,
+    force: values.force ?? false,
+  };
+}
+
 export function parseCaptureOptions(args: string[]): CaptureOptions {
   const { values } = parseArgs({
     args,
@@ -135,27 +163,7 @@ export function parseCaptureOptions(args: string[]): CaptureOptions {
     },
     strict: true,
   });
-  const defaults = DEFAULT_TRAFFIC_OPTIONS;
-  const packets = positiveInteger('packets', values.packets, defaults.packets);
-  // Without --flows / --hosts, a smaller (or larger) capture keeps the default's shape.
-  const scale = packets / defaults.packets;
-  return {
-    packets,
-    flows: positiveInteger(
-      'flows',
-      values.flows,
-      Math.max(MIN_SCALED_COUNT, Math.round(defaults.flows * scale)),
-    ),
-    hosts: positiveInteger(
-      'hosts',
-      values.hosts,
-      Math.max(MIN_SCALED_COUNT, Math.round(defaults.hosts * scale)),
-    ),
-    seed: positiveInteger('seed', values.seed, defaults.seed, true),
-    snaplen: positiveInteger('snaplen', values.snaplen, DEFAULT_SNAPLEN_BYTES, true),
-    out: values.out,
-    force: values.force ?? false,
-  };
+  return resolveCaptureOptions(values);
 }
 
 function main(): void {

@@ -69,6 +69,8 @@ export interface LiveRun {
 
 export interface ReceiverSummary {
   receiver: LiveReceiver;
+  /** Runs that completed (failed runs are listed in `runs` with their error). */
+  completedRuns: number;
   /** Highest achieved send rate at which loss stayed under LOSS_THRESHOLD; null if none did. */
   highestCleanPps: number | null;
   /** tcpreplay runs at the requested rate (loss, achieved rate); null when not run. */
@@ -353,6 +355,7 @@ function summarizeReceiver(receiver: LiveReceiver, runs: LiveRun[]): ReceiverSum
   };
   return {
     receiver,
+    completedRuns: mine.length,
     highestCleanPps: clean.length > 0 ? Math.max(...clean.map((run) => run.achievedPps)) : null,
     at100k: at(100_000),
     at500k: at(500_000),

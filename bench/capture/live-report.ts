@@ -11,6 +11,10 @@ function percent(loss: number): string {
   return Number.isFinite(loss) ? `${(loss * 100).toFixed(3)} %` : '-';
 }
 
+function cleanRate(pps: number | null): string {
+  return pps === null ? 'none (every run lost more)' : `${rate(pps)} packets/s`;
+}
+
 function atRate(point: ReceiverSummary['at100k']): string {
   return point ? `${percent(point.loss)} (sent at ${rate(point.achievedPps)}/s)` : 'not run';
 }
@@ -59,8 +63,12 @@ export function formatLiveReport(results: LiveResults): string {
   }
   lines.push('');
   for (const summary of results.receivers) {
+    if (summary.completedRuns === 0) {
+      lines.push(`${summary.receiver}: no run completed`);
+      continue;
+    }
     lines.push(
-      `${summary.receiver}: highest send rate with loss < ${LOSS_THRESHOLD * 100} %: ${rate(summary.highestCleanPps)}/s; ` +
+      `${summary.receiver}: highest send rate with loss < ${LOSS_THRESHOLD * 100} %: ${cleanRate(summary.highestCleanPps)}; ` +
         `loss at 100 k/s requested ${atRate(summary.at100k)}, at 500 k/s requested ${atRate(summary.at500k)}`,
     );
   }
@@ -77,8 +85,12 @@ export function formatLiveSummaryMarkdown(results: LiveResults): string {
   ];
   for (const summary of results.receivers) {
     const label = summary.receiver === 'tcpdump' ? 'tcpdump -B 65536' : 'sniffmesh capture';
+    if (summary.completedRuns === 0) {
+      lines.push(`| ${label} | no run completed | | |`);
+      continue;
+    }
     lines.push(
-      `| ${label} | ${rate(summary.highestCleanPps)} pkt/s | ${atRate(summary.at100k)} | ${atRate(summary.at500k)} |`,
+      `| ${label} | ${cleanRate(summary.highestCleanPps)} | ${atRate(summary.at100k)} | ${atRate(summary.at500k)} |`,
     );
   }
   return lines.join('\n');

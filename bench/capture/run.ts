@@ -7,7 +7,8 @@
  *
  *   --runs N             measured rounds after the warm-up (default 5)
  *   --tools LIST         sniffmesh,tcpdump,tshark,pmacctd (default all)
- *   --packets/--flows/--hosts/--seed N   generator options (defaults: the 5.33 M-packet capture)
+ *   --packets/--flows/--hosts/--seed N   generator options (defaults: the 5.33 M-packet capture;
+ *                        flows and hosts scale with --packets unless given)
  *   --max-flows N        passed to sniffmesh in the memory-flatness runs
  *   --flows-factor N     flows multiplier of the memory-flatness file (default 10; 0 skips the check)
  *   --memory-runs N      runs per file in the memory check (default 2)
@@ -19,7 +20,7 @@
 
 import { parseArgs } from 'node:util';
 import { SniffmeshError, UsageError } from '../../src/util/errors.js';
-import { DEFAULT_SNAPLEN_BYTES } from './generate-capture.js';
+import { resolveCaptureOptions } from './generate-capture.js';
 import { LIVE_OPTION_SPEC, liveOptionsFrom } from './live.js';
 import { type LiveResults, runLiveBenchmark } from './live-benchmark.js';
 import { formatLiveReport, formatLiveSummaryMarkdown } from './live-report.js';
@@ -75,13 +76,12 @@ function parseOptions(args: string[], progress: (message: string) => void) {
   if (maxFlows !== undefined) integer('max-flows', maxFlows, 0, 1);
   const offline: OfflineOptions = {
     runs: integer('runs', values.runs, 5, 1),
-    capture: {
-      packets: integer('packets', values.packets, DEFAULT_TRAFFIC_OPTIONS.packets, 1),
-      flows: integer('flows', values.flows, DEFAULT_TRAFFIC_OPTIONS.flows, 1),
-      hosts: integer('hosts', values.hosts, DEFAULT_TRAFFIC_OPTIONS.hosts, 1),
-      seed,
-      snaplen: DEFAULT_SNAPLEN_BYTES,
-    },
+    capture: resolveCaptureOptions({
+      packets: values.packets,
+      flows: values.flows,
+      hosts: values.hosts,
+      seed: values.seed,
+    }),
     tools,
     sniffmeshPrefix: prefix,
     memoryArgs: maxFlows === undefined ? [] : ['--max-flows', maxFlows],

@@ -10,8 +10,8 @@ import type { FlowStore } from './flows/flow-store.js';
  */
 export class FrameAccountant implements FrameSink {
   private readonly decoder = new PacketDecoder();
-  /** Timestamp of the newest frame seen (seconds, with fraction); null before the first frame. */
-  lastTimestamp: number | null = null;
+  /** Kept as a plain number (never null) so updating it per frame allocates nothing. */
+  private newestTimestamp = Number.NEGATIVE_INFINITY;
 
   constructor(readonly store: FlowStore) {}
 
@@ -32,6 +32,11 @@ export class FrameAccountant implements FrameSink {
     if (outcome === DECODED) this.store.addPacket(decoder, wireLength, tsSeconds, tsNanos);
     else this.store.addUndecoded(outcome, wireLength, tsSeconds);
     const ts = tsSeconds + tsNanos * 1e-9;
-    if (this.lastTimestamp === null || ts > this.lastTimestamp) this.lastTimestamp = ts;
+    if (ts > this.newestTimestamp) this.newestTimestamp = ts;
+  }
+
+  /** Timestamp of the newest frame seen (seconds, with fraction); null before the first frame. */
+  get lastTimestamp(): number | null {
+    return this.newestTimestamp === Number.NEGATIVE_INFINITY ? null : this.newestTimestamp;
   }
 }

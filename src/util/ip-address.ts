@@ -36,6 +36,11 @@ export function formatIpv6(w0: number, w1: number, w2: number, w3: number): stri
     i = j;
   }
   if (bestLength < 2) bestStart = -1;
+  // IPv4-compatible (::a.b.c.d) and IPv4-mapped (::ffff:a.b.c.d) addresses end in dotted quad, as
+  // glibc's inet_ntop and tshark print them.
+  if (bestStart === 0 && (bestLength === 6 || (bestLength === 5 && groups[5] === 0xffff))) {
+    return `${bestLength === 5 ? '::ffff:' : '::'}${formatIpv4(w3 >>> 0)}`;
+  }
   let text = '';
   for (let i = 0; i < 8; i++) {
     if (i === bestStart) {
@@ -57,9 +62,9 @@ export function formatAddress(version: number, w0: number, w1: number, w2: numbe
 /** Parses an IPv4 or IPv6 address into version and 4 words; null when it is not an address. */
 export function parseAddress(text: string): { version: 4 | 6; words: Uint32Array } | null {
   const words = new Uint32Array(4);
-  if (/^\d{1,3}(\.\d{1,3}){3}$/.test(text)) {
+  // Decimal octets without leading zeros: "010.0.0.1" is octal to inet_aton and invalid to inet_pton.
+  if (/^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/.test(text)) {
     const parts = text.split('.').map(Number);
-    if (parts.some((p) => p > 255)) return null;
     words[0] = ((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3]) >>> 0;
     return { version: 4, words };
   }

@@ -93,6 +93,8 @@ export interface RefAllTime extends RefCounters {
 export class NaiveTrafficReference {
   /** The second being counted; -1 before the first frame. */
   open = -1;
+  /** Newest second any frame carried (what an all-time answer's coverage ends at). */
+  newest = -1;
   private openSlice: RefSlice = newSlice(0, 1);
   private slices: RefSlice[] = [];
   private historyStart = Number.NEGATIVE_INFINITY;
@@ -108,6 +110,7 @@ export class NaiveTrafficReference {
 
   packet(flow: RefFlow, bytes: number, tsSeconds: number, tsNanos: number, tcpFlags: number): void {
     if (tsSeconds > this.open) this.roll(tsSeconds);
+    this.newest = Math.max(this.newest, tsSeconds);
     const time = tsSeconds + tsNanos * 1e-9;
     this.count(this.openSlice, bytes);
     this.count(this.secondTruth(), bytes);
@@ -127,6 +130,7 @@ export class NaiveTrafficReference {
 
   undecoded(reason: number, bytes: number, tsSeconds: number): void {
     if (tsSeconds > this.open) this.roll(tsSeconds);
+    this.newest = Math.max(this.newest, tsSeconds);
     for (const slice of [this.openSlice, this.secondTruth()]) {
       this.count(slice, bytes);
       slice.undecodedPackets[reason]++;

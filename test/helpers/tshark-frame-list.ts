@@ -118,11 +118,18 @@ function parseFrameList(raw: { stdout: string; stderr: string; exitCode: number 
   return { frames, exitCode: raw.exitCode, complaint };
 }
 
-/** "1340954905.298858000" or "-5.000000001" to nanoseconds, exactly. */
-export function epochToNanos(epoch: string): bigint {
+/**
+ * tshark's frame.time_epoch ("1340954905.298858000", "-5.000000001") to nanoseconds, exactly.
+ * tshark prints the file's nanosecond field unnormalised: "1418145370.1000000000" is 1418145370 s plus
+ * 1e9 ns, read here as such; a field of 2^31 or more overflows its signed 32 bits and prints as
+ * "-1418145370.2147483648", which means nothing: null, not compared.
+ */
+export function epochToNanos(epoch: string): bigint | null {
   const negative = epoch.startsWith('-');
   const [whole, fraction = ''] = (negative ? epoch.slice(1) : epoch).split('.');
-  const nanos = BigInt(whole) * 1_000_000_000n + BigInt(fraction.padEnd(9, '0').slice(0, 9));
+  if (fraction.length > 9 && negative) return null;
+  const fractionNanos = fraction.length > 9 ? BigInt(fraction) : BigInt(fraction.padEnd(9, '0'));
+  const nanos = BigInt(whole) * 1_000_000_000n + fractionNanos;
   return negative ? -nanos : nanos;
 }
 

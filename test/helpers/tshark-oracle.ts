@@ -20,8 +20,9 @@ export interface TsharkHostResult {
  *
  * The outermost IP layer is whichever of `ip` and `ipv6` comes first in frame.protocols; with
  * `-E occurrence=f` the address fields are that layer's when it is the first of its kind.
+ * `displayFilter` (tshark -Y) restricts the frames, e.g. to a time window.
  */
-export async function tsharkHostCounts(file: string): Promise<TsharkHostResult> {
+export async function tsharkHostCounts(file: string, displayFilter?: string): Promise<TsharkHostResult> {
   let stdout = '';
   let stderr = '';
   try {
@@ -49,6 +50,7 @@ export async function tsharkHostCounts(file: string): Promise<TsharkHostResult> 
         'ipv6.src',
         '-e',
         'ipv6.dst',
+        ...(displayFilter === undefined ? [] : ['-Y', displayFilter]),
       ],
       { maxBuffer: 512 * 1024 * 1024 },
     );

@@ -56,6 +56,11 @@ export class FileByteSource implements ByteSource {
     return bytesRead;
   }
 
+  /** The file's size now (it may be growing while a capture tool writes it). */
+  async currentSize(): Promise<number> {
+    return (await this.handle.stat()).size;
+  }
+
   async close(): Promise<void> {
     await this.handle.close().catch(() => undefined);
   }

@@ -1,6 +1,12 @@
 import type { Readable } from 'node:stream';
 import { CaptureFileError, SniffmeshError } from '../../util/errors.js';
-import { type ByteSource, GunzipByteSource, openFileInput, StreamByteSource } from './byte-stream.js';
+import {
+  type ByteSource,
+  FileByteSource,
+  GunzipByteSource,
+  openFileInput,
+  StreamByteSource,
+} from './byte-stream.js';
 import { MAX_RECORD_BYTES, READ_CHUNK_BYTES } from './capture-file-limits.js';
 import { describeUnknownMagic, isGzipMagic, MAGIC_BYTES } from './capture-file-magic.js';
 import type { CaptureCounters, CaptureSource, FrameSink } from './frame-sink.js';
@@ -165,8 +171,8 @@ export class CaptureFileSource implements CaptureSource {
     if (signal?.aborted) return;
     const parser = this.createParser(buffer, end);
     this.parser = parser;
-    // Only for an uncompressed regular file is the stream length known up front.
-    const streamSize = this.detectedCompression === 'none' ? this.knownFileSize : null;
+    // Only for an uncompressed regular file is the stream length known.
+    const file = this.input instanceof FileByteSource ? this.input : null;
     const pacer = this.realtime ? new RealtimePacer() : null;
 
     let base = 0; // stream offset of buffer[0]
@@ -195,9 +201,10 @@ export class CaptureFileSource implements CaptureSource {
       }
       const needed = parser.bytesNeeded;
       if (needed > buffer.length) {
-        if (streamSize !== null && base + needed > streamSize) {
+        const fileSize = file === null ? null : await this.currentFileSize(file, base);
+        if (fileSize !== null && base + needed > fileSize) {
           // A regular file too short for this record: report the truncation without growing for it.
-          throw this.damage(base, parser.describeTruncation(buffer, 0, streamSize - base));
+          throw this.damage(base, parser.describeTruncation(buffer, 0, Math.max(end, fileSize - base)));
         }
         if (needed > MAX_RECORD_BYTES) {
           throw this.damage(base, `record of ${needed} bytes exceeds the ${MAX_RECORD_BYTES}-byte limit`);
@@ -228,6 +235,14 @@ export class CaptureFileSource implements CaptureSource {
       return new PcapngBlockParser();
     }
     throw this.damage(0, describeUnknownMagic(magic));
+  }
+
+  private async currentFileSize(file: FileByteSource, recordOffset: number): Promise<number> {
+    try {
+      return await file.currentSize();
+    } catch (error) {
+      throw this.damage(recordOffset, `read failed: ${describeIoError(error)}`, error);
+    }
   }
 
   /** Reads until `buffer` holds at least `minEnd` bytes or the input ends; returns the new end. */

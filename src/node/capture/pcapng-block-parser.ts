@@ -11,8 +11,10 @@ import type { RecordParser } from './record-parser.js';
  *
  * Decisions:
  * - A Simple Packet Block carries no timestamp: its frame gets the timestamp of the previous frame
- *   (0, 0 when it is the first frame). Its captured length is min(original length, room in the block,
- *   interface 0's snap length when non-zero), as the pcapng spec says; its interface is 0.
+ *   (0, 0 when it is the first frame) and is never held back by real-time pacing. Its captured length
+ *   is min(original length, interface 0's snap length when non-zero), as the pcapng spec says, and
+ *   also at most what the block holds (libpcap and Wireshark call a shorter block damage; its end is
+ *   known, so we deliver what it holds). Its interface is 0.
  * - Strict where continuing would misparse or misattribute: a block length below the 12-byte minimum
  *   or not a multiple of 4, a trailer length differing from the header's, a packet block naming an
  *   interface the section has not described, a captured length that does not fit in its block, and a
@@ -211,14 +213,10 @@ export class PcapngBlockParser implements RecordParser {
         const iface = this.interfaces[0];
         const originalLength = view.getUint32(pos + 8, littleEndian);
         const room = totalLength - MIN_SIMPLE_PACKET_BYTES;
-        let capturedLength = originalLength < room ? originalLength : room;
+        let capturedLength = Math.min(originalLength, room);
         if (iface.snapLength !== 0 && capturedLength > iface.snapLength) capturedLength = iface.snapLength;
-        if (lastSeconds >= gateSeconds && (lastSeconds > gateSeconds || lastNanos > gateNanos)) {
-          this.pausedAtGate = true;
-          this.pausedSeconds = lastSeconds;
-          this.pausedNanos = lastNanos;
-          break;
-        }
+        // No gate check: the block has no timestamp of its own to pace by (and one borrowed from
+        // nothing, 0, must not anchor the real-time clock).
         sink.onFrame(
           iface.linkType,
           lastSeconds,

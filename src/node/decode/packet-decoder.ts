@@ -49,6 +49,8 @@ const ARISTA_TIMESTAMP_48BIT = 0x0020;
 const ARISTA_TIMESTAMP_UTC = 0x0100;
 /** EtherType values up to this are 802.3 length fields, followed by an LLC header. */
 const ETHER_MAX_8023_LENGTH = 1500;
+/** LLC header of a SNAP frame: DSAP 0xaa, SSAP 0xaa, control 0x03 (then OUI and EtherType). */
+const LLC_SNAP = [0xaa, 0xaa, 0x03];
 const PPP_IPV4 = 0x0021;
 const PPP_IPV6 = 0x0057;
 const PPP_MPLS_UNICAST = 0x0281;
@@ -178,6 +180,7 @@ export class PacketDecoder {
       case LINKTYPE_PPP_HDLC: {
         let p = offset;
         // HDLC-like framing puts address 0xff and control 0x03 first; plain PPP may omit them.
+        if (p + 1 === end && data[p] === 0xff) return UNDECODED_TRUNCATED;
         if (p + 2 <= end && data[p] === 0xff && data[p + 1] === 0x03) p += 2;
         if (p >= end) return UNDECODED_TRUNCATED;
         let pppProtocol = data[p];
@@ -280,8 +283,9 @@ export class PacketDecoder {
         default:
           if (type <= ETHER_MAX_8023_LENGTH) {
             // 802.3 frame: only LLC/SNAP (AA AA 03, OUI, EtherType) can carry IP.
-            if (p + 8 > end) return UNDECODED_NOT_IP;
-            if (data[p] !== 0xaa || data[p + 1] !== 0xaa || data[p + 2] !== 0x03) return UNDECODED_NOT_IP;
+            // Whatever LLC bytes are present decide: a SNAP header cut short is truncated, anything else not IP.
+            for (let i = 0; i < 3 && p + i < end; i++) if (data[p + i] !== LLC_SNAP[i]) return UNDECODED_NOT_IP;
+            if (p + 8 > end) return UNDECODED_TRUNCATED;
             type = (data[p + 6] << 8) | data[p + 7];
             p += 8;
             continue;

@@ -112,6 +112,8 @@ export class FlowStore {
   private evictedMaxPackets = 0;
   private evictedMaxBytes = 0;
   private firstSecond = -1;
+  /** Newest second any frame carried (the open second may be later after closeAll or a live clock). */
+  private newestSecond = -1;
 
   // Scratch arrays for windowed selections, indexed by slot.
   private scratchPackets = new Float64Array(0);
@@ -133,6 +135,7 @@ export class FlowStore {
   /** Counts one decoded IP packet of `wireLength` bytes seen at tsSeconds + tsNanos. */
   addPacket(f: FlowFacts, wireLength: number, tsSeconds: number, tsNanos: number): void {
     if (tsSeconds > this.openSecond) this.rollTo(tsSeconds);
+    if (tsSeconds > this.newestSecond) this.newestSecond = tsSeconds;
     const open = this.openSlice;
     open.framePackets++;
     open.frameBytes += wireLength;
@@ -160,6 +163,7 @@ export class FlowStore {
   /** Counts one frame the decoder could not attribute to a flow, by reason. */
   addUndecoded(reason: number, wireLength: number, tsSeconds: number): void {
     if (tsSeconds > this.openSecond) this.rollTo(tsSeconds);
+    if (tsSeconds > this.newestSecond) this.newestSecond = tsSeconds;
     const open = this.openSlice;
     open.framePackets++;
     open.frameBytes += wireLength;
@@ -225,7 +229,7 @@ export class FlowStore {
       coverage: {
         requestedSeconds: null,
         fromSecond: this.firstSecond < 0 ? null : this.firstSecond,
-        toSecond: this.openSecond < 0 ? null : this.openSecond,
+        toSecond: this.newestSecond < 0 ? null : this.newestSecond,
         complete: true,
       },
     };
@@ -349,7 +353,7 @@ export class FlowStore {
     const stride = Math.max(1, Math.floor(limit / sample.length));
     let s = 0;
     for (let slot = 0; slot < limit && s < sample.length; slot += stride) {
-      if (t.insertedAtSecond[slot] !== SLOT_FREE) sample[s++] = t.retainedBytes[slot];
+      if (t.insertedAtSecond[slot] !== SLOT_FREE) sample[s++] = t.retainedBytes[slot] + t.openBytes[slot];
     }
     const sorted = sample.subarray(0, s).sort();
     const threshold = sorted.length > 0 ? sorted[Math.floor(sorted.length * EVICT_FRACTION)] : 0;
@@ -359,7 +363,7 @@ export class FlowStore {
     for (let pass = 0; pass < 2 && evicted < target; pass++) {
       for (let slot = 0; slot < limit && evicted < target; slot++) {
         if (t.insertedAtSecond[slot] === SLOT_FREE) continue;
-        const retained = t.retainedBytes[slot];
+        const retained = t.retainedBytes[slot] + t.openBytes[slot];
         if (pass === 0 ? retained < threshold : retained === threshold) {
           this.evictSlot(slot);
           evicted++;

@@ -22,7 +22,8 @@ export class FlowTable {
   count = 0;
 
   keys = new Uint32Array(0);
-  private hashes = new Uint32Array(0);
+  /** Int32, not Uint32: hashes stay small integers (Smis) so hashing a packet never allocates. */
+  private hashes = new Int32Array(0);
   /** Open-addressing index: slot + 1, or 0 for an empty bucket. */
   private index = new Int32Array(0);
   private indexMask = 0;
@@ -50,7 +51,7 @@ export class FlowTable {
   openBytes = new Float64Array(0);
   /** Id of the open second in which the slot was last listed as touched. */
   touchedStamp = new Uint32Array(0);
-  /** Sum over retained history plus the open second: what eviction ranks flows by. */
+  /** Sum over closed, retained history; eviction ranks flows by this plus the open second. */
   retainedPackets = new Float64Array(0);
   retainedBytes = new Float64Array(0);
 
@@ -199,7 +200,7 @@ export class FlowTable {
     const old = this.capacity;
     this.capacity = newCapacity;
     this.keys = resizeU32(this.keys, newCapacity * KEY_WORDS);
-    this.hashes = resizeU32(this.hashes, newCapacity);
+    this.hashes = resizeI32(this.hashes, newCapacity);
     this.packets = resizeF64(this.packets, newCapacity);
     this.bytes = resizeF64(this.bytes, newCapacity);
     this.firstSeen = resizeF64(this.firstSeen, newCapacity);
@@ -250,7 +251,7 @@ function finalize(h: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
-  return h >>> 0;
+  return h | 0;
 }
 
 function resizeF64(a: Float64Array, n: number): Float64Array<ArrayBuffer> {
@@ -260,6 +261,11 @@ function resizeF64(a: Float64Array, n: number): Float64Array<ArrayBuffer> {
 }
 function resizeU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
   const b = new Uint32Array(n);
+  b.set(a.subarray(0, Math.min(a.length, n)));
+  return b;
+}
+function resizeI32(a: Int32Array, n: number): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(n);
   b.set(a.subarray(0, Math.min(a.length, n)));
   return b;
 }

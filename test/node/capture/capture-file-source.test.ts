@@ -501,14 +501,34 @@ describe('real-time pacing', () => {
         deliveredAt.push(performance.now() - start);
       },
     });
-    const dueMs = gapsMs
-      .reduce<number[]>((acc, gap) => [...acc, (acc.at(-1) ?? 0) + gap], [])
-      .map((d) => d + deliveredAt[0]);
+    const dueMs: number[] = [];
+    for (const gap of gapsMs) dueMs.push((dueMs.at(-1) ?? deliveredAt[0]) + gap);
     for (const [i, at] of deliveredAt.entries()) {
       // Never early (1 ms of gate lookahead and timer rounding allowed), and not badly late.
       expect(at).toBeGreaterThanOrEqual(dueMs[i] - 1.5);
       expect(at).toBeLessThan(dueMs[i] + 40);
     }
+  });
+
+  it('paces pcapng by its timestamped frames, never by a simple packet block’s borrowed timestamp', async () => {
+    const built = new PcapngBuilder()
+      .section()
+      .interface({ linkType: 1 })
+      .simplePacket({ data: frameBytes(10, 0) }) // timestamp 0 borrowed from nothing
+      .enhancedPacket({ interfaceIndex: 0, timestamp: 1_700_000_000_000_000n, data: frameBytes(10, 1) })
+      .simplePacket({ data: frameBytes(10, 2) })
+      .enhancedPacket({ interfaceIndex: 0, timestamp: 1_700_000_000_050_000n, data: frameBytes(10, 3) })
+      .build();
+    const deliveredAt: number[] = [];
+    const start = performance.now();
+    await openCaptureFile(scratch.write(built.bytes), { realtime: true }).run({
+      onFrame() {
+        deliveredAt.push(performance.now() - start);
+      },
+    });
+    expect(deliveredAt).toHaveLength(4);
+    expect(deliveredAt[3] - deliveredAt[1]).toBeGreaterThanOrEqual(48.5);
+    expect(deliveredAt[3]).toBeLessThan(1000);
   });
 
   it('can be aborted while waiting for a distant frame', async () => {

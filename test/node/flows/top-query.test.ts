@@ -100,7 +100,7 @@ function expectAnswer(store: FlowStore, reference: NaiveTrafficReference, query:
     expect(report.exact, context).toBe(selected.complete);
   } else {
     expect(report.window.seconds).toBeNull();
-    expect(report.window.to).toBe(reference.open);
+    expect(report.window.to).toBe(reference.newest < 0 ? null : reference.newest);
     expect(report.exact, context).toBe(true);
   }
   if (query.group === 'flow') {
