@@ -53,7 +53,7 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       values.bufferSize === undefined
         ? undefined
         : parseInteger('--buffer-size', values.bufferSize, 1, MAX_BUFFER_MIB) * 1024 * 1024;
-    const { client } = await CaptureProcessClient.start({
+    const started = await CaptureProcessClient.start({
       interfaceName: values.interface,
       filter: values.filter,
       snaplen,
@@ -63,6 +63,13 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       retentionSeconds: settings.retentionSeconds,
       localNets: settings.localNetworks.describe(),
     });
+    const { interfaceName } = started.counters;
+    const { client } = started;
+    // One status line on stderr (stdout stays clean for --json): scripts can wait for it before sending.
+    process.stderr.write(
+      `sniffmesh: capturing on ${interfaceName}${values.filter === '' ? '' : ` (filter '${values.filter}')`}` +
+        `${durationSeconds === null ? '; Ctrl-C stops' : ` for ${durationSeconds}s`}\n`,
+    );
     const interactive = process.stdout.isTTY === true && !settings.json;
     const startedAt = Date.now();
     let failure: SniffmeshError | null = null;
