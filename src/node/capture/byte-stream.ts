@@ -214,7 +214,8 @@ export class StreamByteSource implements ByteSource {
  * Two zlib stream habits shape the feeding. Node applies Z_FINISH to the last chunk written before
  * end(), and the output of the call that fails is discarded; and a checksum failure discards the
  * output of the call that read the trailer. So each write is awaited before the next (and before
- * end()), and the input's last 8 bytes (a single-member file's trailer) are written on their own.
+ * end()), and the input's last 8 bytes (a single-member file's trailer) are written on their own:
+ * the feeder always holds back the last 8 bytes it has read until more arrive or the input ends.
  */
 export class GunzipByteSource implements ByteSource {
   private readonly gunzip: Gunzip = createGunzip({ chunkSize: GZIP_OUTPUT_CHUNK_BYTES });
@@ -242,34 +243,40 @@ export class GunzipByteSource implements ByteSource {
   async close(): Promise<void> {
     this.stopFeeding.abort();
     await this.output.close();
-    await this.feeding;
+    // Closing the raw source first ends a feeding that waits on it (stdin that never sends more).
     await this.raw.close();
+    await this.feeding;
   }
 
   /** Copies compressed bytes from `raw` into zlib. Never rejects: failures surface through read(). */
   private async feed(prefix: Buffer): Promise<void> {
     const stop = this.stopFeeding.signal;
     try {
-      // One chunk is held back so that the input's last bytes can be written on their own.
-      let pending = prefix;
-      for (;;) {
-        const chunk = Buffer.allocUnsafe(GZIP_INPUT_CHUNK_BYTES);
-        const n = await this.raw.read(chunk, 0, chunk.length);
+      // Everything but the last GZIP_TRAILER_BYTES seen so far is written at once; those few bytes
+      // wait for the next read, so that at the end of the input they can be written on their own.
+      let held = await this.writeAllButTrailer(prefix);
+      while (!stop.aborted) {
+        const chunk = Buffer.allocUnsafe(GZIP_TRAILER_BYTES + GZIP_INPUT_CHUNK_BYTES);
+        const n = await this.raw.read(chunk, GZIP_TRAILER_BYTES, GZIP_INPUT_CHUNK_BYTES);
         if (n === 0 || stop.aborted) break;
-        await this.write(pending);
-        pending = chunk.subarray(0, n);
+        const start = GZIP_TRAILER_BYTES - held.length;
+        held.copy(chunk, start);
+        held = await this.writeAllButTrailer(chunk.subarray(start, GZIP_TRAILER_BYTES + n));
       }
-      if (pending.length > GZIP_TRAILER_BYTES) {
-        await this.write(pending.subarray(0, pending.length - GZIP_TRAILER_BYTES));
-        pending = pending.subarray(pending.length - GZIP_TRAILER_BYTES);
-      }
-      await this.write(pending);
+      await this.write(held);
       if (!stop.aborted) this.gunzip.end();
     } catch (error) {
       // A zlib error has already reached the output side; an I/O error on the compressed input is
       // passed to it here. After close() there is no one left to tell.
       if (!stop.aborted && !this.gunzip.destroyed) this.gunzip.destroy(error as Error);
     }
+  }
+
+  /** Writes all of `bytes` but the last GZIP_TRAILER_BYTES, and returns those. */
+  private async writeAllButTrailer(bytes: Buffer): Promise<Buffer> {
+    const keep = Math.min(GZIP_TRAILER_BYTES, bytes.length);
+    await this.write(bytes.subarray(0, bytes.length - keep));
+    return bytes.subarray(bytes.length - keep);
   }
 
   /**

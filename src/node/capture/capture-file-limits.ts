@@ -6,7 +6,8 @@
 /**
  * Bytes requested per read. Large enough that the per-read cost (syscall, promise, buffer compaction)
  * vanishes next to the parsing of the ~60,000 frames one read holds at typical snap lengths, small enough
- * to stay in the CPU's last-level cache while the parser walks it. 4 and 8 MiB measured the same here.
+ * to stay in the CPU's last-level cache while the parser walks it. 1, 2, 4 and 8 MiB measured the same
+ * here (20-25 M frames/s on a 650 MB classic pcap with a no-op sink).
  */
 export const READ_CHUNK_BYTES = 4 * 1024 * 1024;
 

@@ -114,6 +114,12 @@ export class PacketDecoder {
   nonFirstFragment = false;
   /** Byte offset of the outermost IP header within the buffer passed to decode(). */
   ipOffset = 0;
+  /**
+   * A DataView over the last buffer decoded, re-created only when the buffer changes (capture sources
+   * reuse one large buffer): its 32-bit reads of addresses beat assembling them byte by byte.
+   */
+  private view: DataView<ArrayBufferLike> = new DataView(new ArrayBuffer(0));
+  private viewSource: Uint8Array | null = null;
 
   decode(linkType: number, data: Uint8Array, offset: number, length: number): number {
     this.ipVersion = 0;
@@ -122,6 +128,10 @@ export class PacketDecoder {
     this.dstPort = 0;
     this.tcpFlags = 0;
     this.nonFirstFragment = false;
+    if (data !== this.viewSource) {
+      this.viewSource = data;
+      this.view = new DataView(data.buffer, data.byteOffset, data.byteLength);
+    }
     const end = offset + length;
     switch (linkType) {
       case LINKTYPE_ETHERNET:
@@ -331,11 +341,12 @@ export class PacketDecoder {
     if (totalLength !== 0 && totalLength < headerBytes) return UNDECODED_BAD_HEADER;
     const src = this.srcAddr;
     const dst = this.dstAddr;
-    src[0] = (data[p + 12] << 24) | (data[p + 13] << 16) | (data[p + 14] << 8) | data[p + 15];
+    const view = this.view;
+    src[0] = view.getInt32(p + 12);
     src[1] = 0;
     src[2] = 0;
     src[3] = 0;
-    dst[0] = (data[p + 16] << 24) | (data[p + 17] << 16) | (data[p + 18] << 8) | data[p + 19];
+    dst[0] = view.getInt32(p + 16);
     dst[1] = 0;
     dst[2] = 0;
     dst[3] = 0;
@@ -356,12 +367,15 @@ export class PacketDecoder {
     if (data[p] >> 4 !== 6) return UNDECODED_BAD_HEADER;
     const src = this.srcAddr;
     const dst = this.dstAddr;
-    for (let w = 0; w < 4; w++) {
-      const s = p + 8 + w * 4;
-      src[w] = (data[s] << 24) | (data[s + 1] << 16) | (data[s + 2] << 8) | data[s + 3];
-      const d = s + 16;
-      dst[w] = (data[d] << 24) | (data[d + 1] << 16) | (data[d + 2] << 8) | data[d + 3];
-    }
+    const view = this.view;
+    src[0] = view.getInt32(p + 8);
+    src[1] = view.getInt32(p + 12);
+    src[2] = view.getInt32(p + 16);
+    src[3] = view.getInt32(p + 20);
+    dst[0] = view.getInt32(p + 24);
+    dst[1] = view.getInt32(p + 28);
+    dst[2] = view.getInt32(p + 32);
+    dst[3] = view.getInt32(p + 36);
     this.ipVersion = 6;
     this.ipOffset = p;
     let next = data[p + 6];

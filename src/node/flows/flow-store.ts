@@ -1,6 +1,20 @@
 import { UNDECODED_REASON_COUNT } from '../decode/decode-outcome.js';
 import type { FlowFacts } from './flow-facts.js';
-import { FlowTable, SLOT_FREE } from './flow-table.js';
+import {
+  FlowTable,
+  REC_FLAGS,
+  REC_INTS,
+  REC_TOUCHED,
+  STAT_BYTES,
+  STAT_DOUBLES,
+  STAT_FIRST_SEEN,
+  STAT_LAST_SEEN,
+  STAT_OPEN_BYTES,
+  STAT_OPEN_PACKETS,
+  STAT_PACKETS,
+  STAT_RETAINED_BYTES,
+  STAT_RETAINED_PACKETS,
+} from './flow-table.js';
 import { HistorySlice } from './history-slice.js';
 import type { LocalNetworks } from './local-networks.js';
 
@@ -39,12 +53,12 @@ export interface FlowStoreOptions {
   localNetworks?: LocalNetworks;
 }
 
-/** Per-slot values of the flows a question selected (all-time or summed over a window). */
+/** The flows a question selected and their values (all-time or summed over a window). */
 export interface FlowSelection {
   /** Slots of selected flows, [0, count). */
   slots: Int32Array;
   count: number;
-  /** Indexed by slot. */
+  /** Indexed like `slots` (not by slot). */
   packets: Float64Array;
   bytes: Float64Array;
 }
@@ -146,15 +160,19 @@ export class FlowStore {
     let slot = t.find(f, hash);
     const time = tsSeconds + tsNanos * 1e-9;
     if (slot < 0) slot = this.insertFlow(f, hash, time);
-    t.packets[slot] += 1;
-    t.bytes[slot] += wireLength;
-    t.openPackets[slot] += 1;
-    t.openBytes[slot] += wireLength;
-    if (time > t.lastSeen[slot]) t.lastSeen[slot] = time;
-    else if (time < t.firstSeen[slot]) t.firstSeen[slot] = time;
-    t.tcpFlags[slot] |= f.tcpFlags;
-    if (t.touchedStamp[slot] !== this.openStamp) {
-      t.touchedStamp[slot] = this.openStamp;
+    const st = t.stats;
+    const s = slot * STAT_DOUBLES;
+    st[s + STAT_PACKETS] += 1;
+    st[s + STAT_BYTES] += wireLength;
+    st[s + STAT_OPEN_PACKETS] += 1;
+    st[s + STAT_OPEN_BYTES] += wireLength;
+    if (time > st[s + STAT_LAST_SEEN]) st[s + STAT_LAST_SEEN] = time;
+    else if (time < st[s + STAT_FIRST_SEEN]) st[s + STAT_FIRST_SEEN] = time;
+    const rec = t.records;
+    const r = slot * REC_INTS;
+    rec[r + REC_FLAGS] |= f.tcpFlags;
+    if (rec[r + REC_TOUCHED] !== this.openStamp) {
+      rec[r + REC_TOUCHED] = this.openStamp;
       if (this.touchedCount === this.touched.length) this.growTouched();
       this.touched[this.touchedCount++] = slot;
     }
@@ -213,11 +231,18 @@ export class FlowStore {
   private selectAll(): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
     const t = this.table;
     const slots = new Int32Array(t.count);
+    const packets = new Float64Array(t.count);
+    const bytes = new Float64Array(t.count);
     let n = 0;
-    for (let slot = 0; slot < t.slotLimit; slot++)
-      if (t.insertedAtSecond[slot] !== SLOT_FREE) slots[n++] = slot;
+    for (let slot = 0; slot < t.slotLimit; slot++) {
+      if (!t.isOccupied(slot)) continue;
+      slots[n] = slot;
+      packets[n] = t.stats[slot * STAT_DOUBLES + STAT_PACKETS];
+      bytes[n] = t.stats[slot * STAT_DOUBLES + STAT_BYTES];
+      n++;
+    }
     return {
-      flows: { slots, count: n, packets: t.packets, bytes: t.bytes },
+      flows: { slots, count: n, packets, bytes },
       totals: {
         packets: this.framePackets,
         bytes: this.frameBytes,
@@ -259,7 +284,7 @@ export class FlowStore {
     const newest = this.lastClosedSecond;
     if (newest === null) {
       return {
-        flows: { slots: new Int32Array(0), count: 0, packets: sp, bytes: sb },
+        flows: { slots: new Int32Array(0), count: 0, packets: new Float64Array(0), bytes: new Float64Array(0) },
         totals,
         coverage: { requestedSeconds: windowSeconds, fromSecond: null, toSecond: null, complete: true },
       };
@@ -286,7 +311,7 @@ export class FlowStore {
       const last = slice.lastSecond;
       for (let e = 0; e < slice.length; e++) {
         const slot = slice.slots[e];
-        if (t.insertedAtSecond[slot] > last) {
+        if (t.insertedAtSecond(slot) > last) {
           totals.evictedPackets += slice.packets[e];
           totals.evictedBytes += slice.bytes[e];
           continue;
@@ -302,8 +327,14 @@ export class FlowStore {
       }
     }
     const complete = windowStart >= this.historyStartSecond && !straddled;
+    const packets = new Float64Array(n);
+    const bytes = new Float64Array(n);
+    for (let i = 0; i < n; i++) {
+      packets[i] = sp[list[i]];
+      bytes[i] = sb[list[i]];
+    }
     return {
-      flows: { slots: list.slice(0, n), count: n, packets: sp, bytes: sb },
+      flows: { slots: list.slice(0, n), count: n, packets, bytes },
       totals,
       coverage: {
         requestedSeconds: windowSeconds,
@@ -325,14 +356,15 @@ export class FlowStore {
     const t = this.table;
     if (t.isFull) this.evictLightest();
     const slot = t.insert(f, hash, this.openSecond);
-    t.firstSeen[slot] = time;
-    t.lastSeen[slot] = time;
-    t.errorPackets[slot] = this.evictedMaxPackets;
-    t.errorBytes[slot] = this.evictedMaxBytes;
+    t.stats[slot * STAT_DOUBLES + STAT_FIRST_SEEN] = time;
+    t.stats[slot * STAT_DOUBLES + STAT_LAST_SEEN] = time;
+    t.setErrorBound(slot, this.evictedMaxPackets, this.evictedMaxBytes);
     const local = this.localNetworks;
     if (local !== null) {
-      t.direction[slot] =
-        (local.contains(f.ipVersion, f.srcAddr) ? 1 : 0) | (local.contains(f.ipVersion, f.dstAddr) ? 2 : 0);
+      t.setDirection(
+        slot,
+        (local.contains(f.ipVersion, f.srcAddr) ? 1 : 0) | (local.contains(f.ipVersion, f.dstAddr) ? 2 : 0),
+      );
     }
     return slot;
   }
@@ -353,7 +385,7 @@ export class FlowStore {
     const stride = Math.max(1, Math.floor(limit / sample.length));
     let s = 0;
     for (let slot = 0; slot < limit && s < sample.length; slot += stride) {
-      if (t.insertedAtSecond[slot] !== SLOT_FREE) sample[s++] = t.retainedBytes[slot] + t.openBytes[slot];
+      if (t.isOccupied(slot)) sample[s++] = rankBytes(t, slot);
     }
     const sorted = sample.subarray(0, s).sort();
     const threshold = sorted.length > 0 ? sorted[Math.floor(sorted.length * EVICT_FRACTION)] : 0;
@@ -362,8 +394,8 @@ export class FlowStore {
     // Strictly lighter flows first, then flows at the threshold until the target is reached.
     for (let pass = 0; pass < 2 && evicted < target; pass++) {
       for (let slot = 0; slot < limit && evicted < target; slot++) {
-        if (t.insertedAtSecond[slot] === SLOT_FREE) continue;
-        const retained = t.retainedBytes[slot] + t.openBytes[slot];
+        if (!t.isOccupied(slot)) continue;
+        const retained = rankBytes(t, slot);
         if (pass === 0 ? retained < threshold : retained === threshold) {
           this.evictSlot(slot);
           evicted++;
@@ -373,7 +405,7 @@ export class FlowStore {
     if (evicted === 0) {
       // Everything is above the sampled threshold (tiny or skewed sample): evict the first occupied slot.
       for (let slot = 0; slot < limit; slot++) {
-        if (t.insertedAtSecond[slot] !== SLOT_FREE) {
+        if (t.isOccupied(slot)) {
           this.evictSlot(slot);
           break;
         }
@@ -384,17 +416,19 @@ export class FlowStore {
   private evictSlot(slot: number): void {
     const t = this.table;
     this.evictedFlows++;
-    this.evictedPacketsTotal += t.packets[slot];
-    this.evictedBytesTotal += t.bytes[slot];
-    const maxPackets = t.packets[slot] + t.errorPackets[slot];
-    const maxBytes = t.bytes[slot] + t.errorBytes[slot];
+    const st = t.stats;
+    const s = slot * STAT_DOUBLES;
+    this.evictedPacketsTotal += st[s + STAT_PACKETS];
+    this.evictedBytesTotal += st[s + STAT_BYTES];
+    const maxPackets = st[s + STAT_PACKETS] + t.errorPackets(slot);
+    const maxBytes = st[s + STAT_BYTES] + t.errorBytes(slot);
     if (maxPackets > this.evictedMaxPackets) this.evictedMaxPackets = maxPackets;
     if (maxBytes > this.evictedMaxBytes) this.evictedMaxBytes = maxBytes;
     // Traffic counted in the open second leaves with the flow: windows report it as evicted.
-    this.openSlice.evictedPackets += t.openPackets[slot];
-    this.openSlice.evictedBytes += t.openBytes[slot];
-    t.openPackets[slot] = 0;
-    t.openBytes[slot] = 0;
+    this.openSlice.evictedPackets += st[s + STAT_OPEN_PACKETS];
+    this.openSlice.evictedBytes += st[s + STAT_OPEN_BYTES];
+    st[s + STAT_OPEN_PACKETS] = 0;
+    st[s + STAT_OPEN_BYTES] = 0;
     t.remove(slot);
   }
 
@@ -405,23 +439,25 @@ export class FlowStore {
       const slice = this.openSlice;
       const touched = this.touched;
       const count = this.touchedCount;
+      const st = t.stats;
       const slots = new Int32Array(count);
       const packets = new Float64Array(count);
       const bytes = new Float64Array(count);
       let n = 0;
       for (let i = 0; i < count; i++) {
         const slot = touched[i];
-        const p = t.openPackets[slot];
+        const s = slot * STAT_DOUBLES;
+        const p = st[s + STAT_OPEN_PACKETS];
         if (p === 0) continue;
-        const b = t.openBytes[slot];
+        const b = st[s + STAT_OPEN_BYTES];
         slots[n] = slot;
         packets[n] = p;
         bytes[n] = b;
         n++;
-        t.retainedPackets[slot] += p;
-        t.retainedBytes[slot] += b;
-        t.openPackets[slot] = 0;
-        t.openBytes[slot] = 0;
+        st[s + STAT_RETAINED_PACKETS] += p;
+        st[s + STAT_RETAINED_BYTES] += b;
+        st[s + STAT_OPEN_PACKETS] = 0;
+        st[s + STAT_OPEN_BYTES] = 0;
       }
       slice.slots = slots;
       slice.packets = packets;
@@ -461,9 +497,9 @@ export class FlowStore {
     const last = slice.lastSecond;
     for (let e = 0; e < slice.length; e++) {
       const slot = slice.slots[e];
-      if (t.insertedAtSecond[slot] > last) continue;
-      t.retainedPackets[slot] -= slice.packets[e];
-      t.retainedBytes[slot] -= slice.bytes[e];
+      if (t.insertedAtSecond(slot) > last) continue;
+      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_PACKETS] -= slice.packets[e];
+      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_BYTES] -= slice.bytes[e];
     }
     this.historyEntries -= slice.length;
   }
@@ -515,7 +551,7 @@ export class FlowStore {
       const last = slice.lastSecond;
       for (let e = 0; e < slice.length; e++) {
         const slot = slice.slots[e];
-        if (t.insertedAtSecond[slot] > last) {
+        if (t.insertedAtSecond(slot) > last) {
           merged.evictedPackets += slice.packets[e];
           merged.evictedBytes += slice.bytes[e];
           continue;
@@ -577,4 +613,9 @@ export class FlowStore {
     bigger.set(this.touched);
     this.touched = bigger;
   }
+}
+
+/** What eviction ranks a flow by: its retained history plus the open second, in bytes. */
+function rankBytes(t: FlowTable, slot: number): number {
+  return t.stats[slot * STAT_DOUBLES + STAT_RETAINED_BYTES] + t.stats[slot * STAT_DOUBLES + STAT_OPEN_BYTES];
 }

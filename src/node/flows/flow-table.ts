@@ -1,30 +1,79 @@
-import { type FlowFacts, KEY_DST, KEY_META, KEY_PORTS, KEY_SRC, KEY_WORDS } from './flow-facts.js';
+import { type FlowFacts, KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
 
-/** Slots allocated up front; the table doubles from here up to its maximum. */
-const INITIAL_SLOTS = 1 << 14;
-/** Marks a free slot in `insertedAtSecond` (no occupant, so every history entry for it is stale). */
+/**
+ * Slots allocated up front. Typed arrays are zero-filled lazily by the OS (untouched pages of a large
+ * allocation are not resident), so reserving the whole budget costs address space, not memory, except
+ * for the index, whose random writes touch every page: about 16 bytes per flow of the budget. Growing
+ * by doubling instead cost ~9% of the time of a 370k-flow file in rehashing.
+ */
+const INITIAL_SLOTS_MAX = 1 << 22;
+/** Marks a free slot in the cold column's insertedAtSecond (no occupant: every history entry is stale). */
 export const SLOT_FREE = Number.POSITIVE_INFINITY;
 
 /**
- * A hash table of directional 5-tuple flows in typed arrays ("struct of arrays"), so that counting a
- * packet touches a few numbers and allocates nothing. Open addressing with linear probing over an index
- * of slot numbers (load factor at most 1/2); deletion uses backward shifting, so there are no tombstones.
+ * Each slot is one 128-byte record: int32 words 0..15 (key, hash, flags) in its first 64-byte cache
+ * line and float64 counters in its second, both views over one buffer. Counting a packet then touches
+ * the index and one record (two adjacent lines, which the CPU's pair prefetcher fetches together)
+ * instead of one cache miss per column.
+ *
+ * `records` is indexed slot * REC_INTS + word. The key words are stored as int32 (an address word above
+ * 2^31 reads back negative: use `>>> 0` for its unsigned value).
+ */
+export const REC_INTS = 32;
+/** Words 0..9: the flow key (flow-facts.ts KEY_* offsets). */
+export const REC_HASH = 10;
+/** Id of the open second in which the slot was last listed as touched. */
+export const REC_TOUCHED = 11;
+/** TCP flags OR-ed over the flow's packets (low byte) and direction (bits 8..9: source local, destination local). */
+export const REC_FLAGS = 12;
+
+/** `stats` (float64 view of the same records) is indexed slot * STAT_DOUBLES + STAT_* column (8..15). */
+export const STAT_DOUBLES = 16;
+const STAT_FIRST_COLUMN = 8;
+/** All-time packets and bytes since the current occupant arrived. */
+export const STAT_PACKETS = 8;
+export const STAT_BYTES = 9;
+/** Counts in the open (current) second, moved into history when the second closes. */
+export const STAT_OPEN_PACKETS = 10;
+export const STAT_OPEN_BYTES = 11;
+export const STAT_LAST_SEEN = 12;
+/** Sum over closed, retained history; eviction ranks flows by this plus the open second. */
+export const STAT_RETAINED_PACKETS = 13;
+export const STAT_RETAINED_BYTES = 14;
+export const STAT_FIRST_SEEN = 15;
+const RECORD_BYTES = 128;
+
+/** Cold per-slot values (touched on insert, eviction and questions, never per packet). */
+const COLD_DOUBLES = 3;
+const COLD_INSERTED_AT = 0;
+const COLD_ERROR_PACKETS = 1;
+const COLD_ERROR_BYTES = 2;
+
+/** The direction bits in REC_FLAGS. */
+export const DIRECTION_SHIFT = 8;
+
+/**
+ * A hash table of directional 5-tuple flows in typed arrays, so that counting a packet touches a few
+ * numbers and allocates nothing. Open addressing with linear probing over an index of (slot + 1, hash)
+ * pairs (load factor at most 1/2); deletion uses backward shifting, so there are no tombstones.
  *
  * The table grows by doubling up to `maxFlows` slots and never beyond: the owner (FlowStore) evicts
- * before inserting into a full table. Column arrays are public for the owner's tight loops; only the
- * table itself changes their length.
+ * before inserting into a full table. The record/stats arrays are public for the owner's tight loops;
+ * only the table itself replaces them (on growth), so callers must not cache them across inserts.
  */
 export class FlowTable {
   readonly maxFlows: number;
-  /** Slots currently allocated (length of the per-slot columns). */
+  /** Slots currently allocated. */
   capacity = 0;
   /** Occupied slots. */
   count = 0;
 
-  keys = new Uint32Array(0);
-  /** Int32, not Uint32: hashes stay small integers (Smis) so hashing a packet never allocates. */
-  private hashes = new Int32Array(0);
-  /** Open-addressing index: slot + 1, or 0 for an empty bucket. */
+  /** Int32 view of the records. */
+  records = new Int32Array(0);
+  /** Float64 view of the same records. */
+  stats = new Float64Array(0);
+  private cold = new Float64Array(0);
+  /** Open-addressing index: pairs (slot + 1, hash); slot + 1 = 0 marks an empty bucket. */
   private index = new Int32Array(0);
   private indexMask = 0;
   /** Slots freed by removal, reused before never-used ones. */
@@ -33,55 +82,34 @@ export class FlowTable {
   /** Slots [highWater, capacity) have never been used. */
   private highWater = 0;
 
-  // Per-slot columns. Totals are since the current occupant arrived.
-  packets = new Float64Array(0);
-  bytes = new Float64Array(0);
-  firstSeen = new Float64Array(0);
-  lastSeen = new Float64Array(0);
-  tcpFlags = new Uint8Array(0);
-  /** Bit 0: the source is a local address (this host sent it); bit 1: the destination is local. */
-  direction = new Uint8Array(0);
-  /** The second the current occupant arrived; SLOT_FREE for a free slot. Validates history entries. */
-  insertedAtSecond = new Float64Array(0);
-  /** Upper bound of traffic this flow may have had before it (re-)entered the table after evictions. */
-  errorPackets = new Float64Array(0);
-  errorBytes = new Float64Array(0);
-  /** Counts in the open (current) second, moved into history when the second closes. */
-  openPackets = new Float64Array(0);
-  openBytes = new Float64Array(0);
-  /** Id of the open second in which the slot was last listed as touched. */
-  touchedStamp = new Uint32Array(0);
-  /** Sum over closed, retained history; eviction ranks flows by this plus the open second. */
-  retainedPackets = new Float64Array(0);
-  retainedBytes = new Float64Array(0);
-
-  /** Called after the columns were reallocated, so owners can resize slot-indexed scratch arrays. */
-  onGrow: ((capacity: number) => void) | null = null;
-
   constructor(maxFlows: number) {
-    if (!(Number.isInteger(maxFlows) && maxFlows >= 16))
-      throw new RangeError('maxFlows must be an integer >= 16');
+    if (!(Number.isInteger(maxFlows) && maxFlows >= 16)) throw new RangeError('maxFlows must be an integer >= 16');
     this.maxFlows = maxFlows;
-    this.grow(Math.min(INITIAL_SLOTS, maxFlows));
+    this.grow(Math.min(INITIAL_SLOTS_MAX, maxFlows));
   }
 
   get isFull(): boolean {
     return this.count >= this.maxFlows;
   }
 
-  /** Hash of the key in `facts`; the same function as hashSlot() for stored keys. */
+  /**
+   * Hash of the key in `facts` (murmur3-style mixing). Words are read as int32 (`| 0`): a uint32 above
+   * 2^31 passed to a function that is not inlined would be boxed as a heap number, an allocation per
+   * packet; as int32 it stays a small integer.
+   */
   static hashFacts(f: FlowFacts): number {
-    const meta = (f.ipVersion << 8) | f.protocol;
-    let h = mix(0x9e3779b9 ^ meta, f.srcAddr[0]);
-    h = mix(h, f.dstAddr[0]);
+    const src = f.srcAddr;
+    const dst = f.dstAddr;
+    let h = mix(0x9e3779b9 ^ ((f.ipVersion << 8) | f.protocol), src[0] | 0);
+    h = mix(h, dst[0] | 0);
     h = mix(h, (f.srcPort << 16) | f.dstPort);
     if (f.ipVersion === 6) {
-      h = mix(h, f.srcAddr[1]);
-      h = mix(h, f.srcAddr[2]);
-      h = mix(h, f.srcAddr[3]);
-      h = mix(h, f.dstAddr[1]);
-      h = mix(h, f.dstAddr[2]);
-      h = mix(h, f.dstAddr[3]);
+      h = mix(h, src[1] | 0);
+      h = mix(h, src[2] | 0);
+      h = mix(h, src[3] | 0);
+      h = mix(h, dst[1] | 0);
+      h = mix(h, dst[2] | 0);
+      h = mix(h, dst[3] | 0);
     }
     return finalize(h);
   }
@@ -90,31 +118,29 @@ export class FlowTable {
   find(f: FlowFacts, hash: number): number {
     const index = this.index;
     const mask = this.indexMask;
-    const keys = this.keys;
-    const hashes = this.hashes;
-    const ports = ((f.srcPort << 16) | f.dstPort) >>> 0;
+    const rec = this.records;
+    const ports = (f.srcPort << 16) | f.dstPort;
     const meta = (f.ipVersion << 8) | f.protocol;
     const src = f.srcAddr;
     const dst = f.dstAddr;
     for (let b = hash & mask; ; b = (b + 1) & mask) {
-      const entry = index[b];
+      const entry = index[2 * b];
       if (entry === 0) return -1;
-      const slot = entry - 1;
-      if (hashes[slot] !== hash) continue;
-      const k = slot * KEY_WORDS;
+      if (index[2 * b + 1] !== hash) continue;
+      const k = (entry - 1) * REC_INTS;
       if (
-        keys[k + KEY_PORTS] === ports &&
-        keys[k + KEY_META] === meta &&
-        keys[k + KEY_SRC] === src[0] &&
-        keys[k + KEY_DST] === dst[0] &&
-        keys[k + KEY_SRC + 1] === src[1] &&
-        keys[k + KEY_SRC + 2] === src[2] &&
-        keys[k + KEY_SRC + 3] === src[3] &&
-        keys[k + KEY_DST + 1] === dst[1] &&
-        keys[k + KEY_DST + 2] === dst[2] &&
-        keys[k + KEY_DST + 3] === dst[3]
+        rec[k + KEY_PORTS] === ports &&
+        rec[k + KEY_META] === meta &&
+        rec[k + KEY_SRC] === (src[0] | 0) &&
+        rec[k + KEY_DST] === (dst[0] | 0) &&
+        rec[k + KEY_SRC + 1] === (src[1] | 0) &&
+        rec[k + KEY_SRC + 2] === (src[2] | 0) &&
+        rec[k + KEY_SRC + 3] === (src[3] | 0) &&
+        rec[k + KEY_DST + 1] === (dst[1] | 0) &&
+        rec[k + KEY_DST + 2] === (dst[2] | 0) &&
+        rec[k + KEY_DST + 3] === (dst[3] | 0)
       ) {
-        return slot;
+        return entry - 1;
       }
     }
   }
@@ -126,38 +152,28 @@ export class FlowTable {
   insert(f: FlowFacts, hash: number, second: number): number {
     if (this.count >= this.capacity) this.grow(Math.min(this.capacity * 2, this.maxFlows));
     const slot = this.freeCount > 0 ? this.freeSlots[--this.freeCount] : this.highWater++;
-    const k = slot * KEY_WORDS;
-    const keys = this.keys;
-    keys[k + KEY_SRC] = f.srcAddr[0];
-    keys[k + KEY_SRC + 1] = f.srcAddr[1];
-    keys[k + KEY_SRC + 2] = f.srcAddr[2];
-    keys[k + KEY_SRC + 3] = f.srcAddr[3];
-    keys[k + KEY_DST] = f.dstAddr[0];
-    keys[k + KEY_DST + 1] = f.dstAddr[1];
-    keys[k + KEY_DST + 2] = f.dstAddr[2];
-    keys[k + KEY_DST + 3] = f.dstAddr[3];
-    keys[k + KEY_PORTS] = (f.srcPort << 16) | f.dstPort;
-    keys[k + KEY_META] = (f.ipVersion << 8) | f.protocol;
-    this.hashes[slot] = hash;
-    this.packets[slot] = 0;
-    this.bytes[slot] = 0;
-    this.firstSeen[slot] = 0;
-    this.lastSeen[slot] = 0;
-    this.tcpFlags[slot] = 0;
-    this.direction[slot] = 0;
-    this.insertedAtSecond[slot] = second;
-    this.errorPackets[slot] = 0;
-    this.errorBytes[slot] = 0;
-    this.openPackets[slot] = 0;
-    this.openBytes[slot] = 0;
-    this.touchedStamp[slot] = 0;
-    this.retainedPackets[slot] = 0;
-    this.retainedBytes[slot] = 0;
+    const rec = this.records;
+    const k = slot * REC_INTS;
+    for (let w = 0; w < 4; w++) {
+      rec[k + KEY_SRC + w] = f.srcAddr[w];
+      rec[k + KEY_DST + w] = f.dstAddr[w];
+    }
+    rec[k + KEY_PORTS] = (f.srcPort << 16) | f.dstPort;
+    rec[k + KEY_META] = (f.ipVersion << 8) | f.protocol;
+    rec[k + REC_HASH] = hash;
+    rec[k + REC_TOUCHED] = 0;
+    rec[k + REC_FLAGS] = 0;
+    this.stats.fill(0, slot * STAT_DOUBLES + STAT_FIRST_COLUMN, (slot + 1) * STAT_DOUBLES);
+    const c = slot * COLD_DOUBLES;
+    this.cold[c + COLD_INSERTED_AT] = second;
+    this.cold[c + COLD_ERROR_PACKETS] = 0;
+    this.cold[c + COLD_ERROR_BYTES] = 0;
     const index = this.index;
     const mask = this.indexMask;
     let b = hash & mask;
-    while (index[b] !== 0) b = (b + 1) & mask;
-    index[b] = slot + 1;
+    while (index[2 * b] !== 0) b = (b + 1) & mask;
+    index[2 * b] = slot + 1;
+    index[2 * b + 1] = hash;
     this.count++;
     return slot;
   }
@@ -166,29 +182,29 @@ export class FlowTable {
   remove(slot: number): void {
     const index = this.index;
     const mask = this.indexMask;
-    const hashes = this.hashes;
-    let b = hashes[slot] & mask;
-    while (index[b] !== slot + 1) b = (b + 1) & mask;
-    // Shift later members of the cluster back into the hole when that does not move them before home.
+    let b = this.records[slot * REC_INTS + REC_HASH] & mask;
+    while (index[2 * b] !== slot + 1) b = (b + 1) & mask;
+    // Shift later members of the cluster back into the hole unless that would move them before home.
     let hole = b;
-    for (let j = (hole + 1) & mask; index[j] !== 0; j = (j + 1) & mask) {
-      const home = hashes[index[j] - 1] & mask;
-      // Move j into hole unless home lies cyclically in (hole, j].
+    for (let j = (hole + 1) & mask; index[2 * j] !== 0; j = (j + 1) & mask) {
+      const home = index[2 * j + 1] & mask;
       const inRange = hole <= j ? home > hole && home <= j : home > hole || home <= j;
       if (!inRange) {
-        index[hole] = index[j];
+        index[2 * hole] = index[2 * j];
+        index[2 * hole + 1] = index[2 * j + 1];
         hole = j;
       }
     }
-    index[hole] = 0;
-    this.insertedAtSecond[slot] = SLOT_FREE;
+    index[2 * hole] = 0;
+    index[2 * hole + 1] = 0;
+    this.cold[slot * COLD_DOUBLES + COLD_INSERTED_AT] = SLOT_FREE;
     this.freeSlots[this.freeCount++] = slot;
     this.count--;
   }
 
   /** True when `slot` holds a flow. */
   isOccupied(slot: number): boolean {
-    return slot < this.highWater && this.insertedAtSecond[slot] !== SLOT_FREE;
+    return slot < this.highWater && this.cold[slot * COLD_DOUBLES + COLD_INSERTED_AT] !== SLOT_FREE;
   }
 
   /** Upper end of slots that may be occupied: iterate [0, slotLimit) and test isOccupied(). */
@@ -196,43 +212,77 @@ export class FlowTable {
     return this.highWater;
   }
 
+  /** The second the slot's current occupant arrived; SLOT_FREE when free. Validates history entries. */
+  insertedAtSecond(slot: number): number {
+    return this.cold[slot * COLD_DOUBLES + COLD_INSERTED_AT];
+  }
+
+  /** Key word `w` (flow-facts.ts KEY_*) of the flow in `slot`, as an unsigned 32-bit value. */
+  keyWord(slot: number, w: number): number {
+    return this.records[slot * REC_INTS + w] >>> 0;
+  }
+
+  stat(slot: number, column: number): number {
+    return this.stats[slot * STAT_DOUBLES + column];
+  }
+
+  tcpFlags(slot: number): number {
+    return this.records[slot * REC_INTS + REC_FLAGS] & 0xff;
+  }
+
+  /** Bit 0: the source is local (this host sent it); bit 1: the destination is local. */
+  direction(slot: number): number {
+    return (this.records[slot * REC_INTS + REC_FLAGS] >>> DIRECTION_SHIFT) & 3;
+  }
+
+  setDirection(slot: number, direction: number): void {
+    this.records[slot * REC_INTS + REC_FLAGS] |= direction << DIRECTION_SHIFT;
+  }
+
+  /** Upper bound of traffic this flow may have had before it (re-)entered the table after evictions. */
+  errorPackets(slot: number): number {
+    return this.cold[slot * COLD_DOUBLES + COLD_ERROR_PACKETS];
+  }
+
+  errorBytes(slot: number): number {
+    return this.cold[slot * COLD_DOUBLES + COLD_ERROR_BYTES];
+  }
+
+  setErrorBound(slot: number, packets: number, bytes: number): void {
+    this.cold[slot * COLD_DOUBLES + COLD_ERROR_PACKETS] = packets;
+    this.cold[slot * COLD_DOUBLES + COLD_ERROR_BYTES] = bytes;
+  }
+
   private grow(newCapacity: number): void {
     const old = this.capacity;
     this.capacity = newCapacity;
-    this.keys = resizeU32(this.keys, newCapacity * KEY_WORDS);
-    this.hashes = resizeI32(this.hashes, newCapacity);
-    this.packets = resizeF64(this.packets, newCapacity);
-    this.bytes = resizeF64(this.bytes, newCapacity);
-    this.firstSeen = resizeF64(this.firstSeen, newCapacity);
-    this.lastSeen = resizeF64(this.lastSeen, newCapacity);
-    this.tcpFlags = resizeU8(this.tcpFlags, newCapacity);
-    this.direction = resizeU8(this.direction, newCapacity);
-    this.insertedAtSecond = resizeF64(this.insertedAtSecond, newCapacity);
-    this.insertedAtSecond.fill(SLOT_FREE, old);
-    this.errorPackets = resizeF64(this.errorPackets, newCapacity);
-    this.errorBytes = resizeF64(this.errorBytes, newCapacity);
-    this.openPackets = resizeF64(this.openPackets, newCapacity);
-    this.openBytes = resizeF64(this.openBytes, newCapacity);
-    this.touchedStamp = resizeU32(this.touchedStamp, newCapacity);
-    this.retainedPackets = resizeF64(this.retainedPackets, newCapacity);
-    this.retainedBytes = resizeF64(this.retainedBytes, newCapacity);
+    const buffer = new ArrayBuffer(newCapacity * RECORD_BYTES);
+    const records = new Int32Array(buffer);
+    records.set(this.records);
+    this.records = records;
+    this.stats = new Float64Array(buffer);
+    const cold = new Float64Array(newCapacity * COLD_DOUBLES);
+    cold.set(this.cold);
+    for (let slot = old; slot < newCapacity; slot++) cold[slot * COLD_DOUBLES + COLD_INSERTED_AT] = SLOT_FREE;
+    this.cold = cold;
     const freeSlots = new Int32Array(newCapacity);
     freeSlots.set(this.freeSlots.subarray(0, this.freeCount));
     this.freeSlots = freeSlots;
     // Rebuild the index at load factor <= 1/2.
     let size = 1;
     while (size < newCapacity * 2) size <<= 1;
-    this.index = new Int32Array(size);
+    this.index = new Int32Array(size * 2);
     this.indexMask = size - 1;
     const index = this.index;
     const mask = this.indexMask;
     for (let slot = 0; slot < this.highWater; slot++) {
-      if (this.insertedAtSecond[slot] === SLOT_FREE) continue;
-      let b = this.hashes[slot] & mask;
-      while (index[b] !== 0) b = (b + 1) & mask;
-      index[b] = slot + 1;
+      if (cold[slot * COLD_DOUBLES + COLD_INSERTED_AT] === SLOT_FREE) continue;
+      const hash = records[slot * REC_INTS + REC_HASH];
+      let b = hash & mask;
+      while (index[2 * b] !== 0) b = (b + 1) & mask;
+      index[2 * b] = slot + 1;
+      index[2 * b + 1] = hash;
     }
-    this.onGrow?.(newCapacity);
   }
 }
 
@@ -252,25 +302,4 @@ function finalize(h: number): number {
   h = Math.imul(h, 0xc2b2ae35);
   h ^= h >>> 16;
   return h | 0;
-}
-
-function resizeF64(a: Float64Array, n: number): Float64Array<ArrayBuffer> {
-  const b = new Float64Array(n);
-  b.set(a.subarray(0, Math.min(a.length, n)));
-  return b;
-}
-function resizeU32(a: Uint32Array, n: number): Uint32Array<ArrayBuffer> {
-  const b = new Uint32Array(n);
-  b.set(a.subarray(0, Math.min(a.length, n)));
-  return b;
-}
-function resizeI32(a: Int32Array, n: number): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(n);
-  b.set(a.subarray(0, Math.min(a.length, n)));
-  return b;
-}
-function resizeU8(a: Uint8Array, n: number): Uint8Array<ArrayBuffer> {
-  const b = new Uint8Array(n);
-  b.set(a.subarray(0, Math.min(a.length, n)));
-  return b;
 }

@@ -1,9 +1,9 @@
 /**
- * Sums counters per group key (up to GROUP_KEY_WORDS words) in typed arrays: the hash table that turns
- * flows into hosts, pairs, ports or protocols at question time. Keys are written into `key` by the
- * caller and added with add(); nothing allocates per flow.
+ * Sums counters per group key (`keyWords` words, at most MAX_GROUP_KEY_WORDS) in typed arrays: the hash
+ * table that turns flows into hosts, pairs, ports or protocols at question time. Keys are written into
+ * `key` by the caller and looked up with group(); nothing allocates per flow.
  */
-export const GROUP_KEY_WORDS = 9;
+export const MAX_GROUP_KEY_WORDS = 9;
 /** Counter columns per group (COL_*). */
 export const GROUP_COLUMNS = 5;
 /** Column meanings; the "forward"/"reverse" pair depends on the grouping (sent/received, a->b/b->a). */
@@ -14,8 +14,9 @@ export const COL_FORWARD_BYTES = 3;
 export const COL_FLOWS = 4;
 
 export class GroupAggregator {
-  /** The key of the next add(); callers fill words [0, GROUP_KEY_WORDS). */
-  readonly key = new Uint32Array(GROUP_KEY_WORDS);
+  /** The key of the next group(); callers fill words [0, keyWords). */
+  readonly key: Uint32Array;
+  readonly keyWords: number;
   count = 0;
   keys: Uint32Array;
   values: Float64Array;
@@ -23,10 +24,13 @@ export class GroupAggregator {
   private index: Int32Array;
   private mask: number;
 
-  constructor(expectedGroups = 1024) {
+  constructor(keyWords: number, expectedGroups = 1024) {
+    if (!(keyWords >= 1 && keyWords <= MAX_GROUP_KEY_WORDS)) throw new RangeError(`keyWords ${keyWords}`);
+    this.keyWords = keyWords;
+    this.key = new Uint32Array(keyWords);
     let capacity = 16;
     while (capacity < expectedGroups) capacity <<= 1;
-    this.keys = new Uint32Array(capacity * GROUP_KEY_WORDS);
+    this.keys = new Uint32Array(capacity * keyWords);
     this.values = new Float64Array(capacity * GROUP_COLUMNS);
     this.hashes = new Uint32Array(capacity);
     this.index = new Int32Array(capacity * 2);
@@ -37,7 +41,7 @@ export class GroupAggregator {
   group(): number {
     const key = this.key;
     let h = 0x811c9dc5;
-    for (let w = 0; w < GROUP_KEY_WORDS; w++) h = Math.imul(h ^ key[w], 0x01000193);
+    for (let w = 0; w < this.keyWords; w++) h = Math.imul(h ^ key[w], 0x01000193);
     h ^= h >>> 15;
     h = Math.imul(h, 0x2c1b3c6d) >>> 0;
     for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
@@ -45,9 +49,9 @@ export class GroupAggregator {
       if (entry === 0) break;
       const g = entry - 1;
       if (this.hashes[g] !== h) continue;
-      const k = g * GROUP_KEY_WORDS;
+      const k = g * this.keyWords;
       let same = true;
-      for (let w = 0; w < GROUP_KEY_WORDS; w++) {
+      for (let w = 0; w < this.keyWords; w++) {
         if (this.keys[k + w] !== key[w]) {
           same = false;
           break;
@@ -55,9 +59,9 @@ export class GroupAggregator {
       }
       if (same) return g;
     }
-    if (this.count * GROUP_KEY_WORDS >= this.keys.length) this.grow();
+    if (this.count * this.keyWords >= this.keys.length) this.grow();
     const g = this.count++;
-    this.keys.set(key, g * GROUP_KEY_WORDS);
+    this.keys.set(key, g * this.keyWords);
     this.hashes[g] = h;
     let b = h & this.mask;
     while (this.index[b] !== 0) b = (b + 1) & this.mask;
@@ -66,8 +70,8 @@ export class GroupAggregator {
   }
 
   private grow(): void {
-    const capacity = (this.keys.length / GROUP_KEY_WORDS) * 2;
-    const keys = new Uint32Array(capacity * GROUP_KEY_WORDS);
+    const capacity = (this.keys.length / this.keyWords) * 2;
+    const keys = new Uint32Array(capacity * this.keyWords);
     keys.set(this.keys);
     this.keys = keys;
     const values = new Float64Array(capacity * GROUP_COLUMNS);

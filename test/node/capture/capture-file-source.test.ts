@@ -422,6 +422,17 @@ describe('standard input', () => {
     expect(collector.frames).toHaveLength(3);
     expect(stdin.destroyed).toBe(false);
   });
+  it('stops waiting for gzip input that never ends when aborted', async () => {
+    const built = buildPcap({ records: threePcapRecords(false) });
+    const compressed = gzip(built.bytes);
+    const stdin = new PassThrough();
+    stdin.write(compressed); // complete, but the stream never ends
+    const controller = new AbortController();
+    const collector = new FrameCollector();
+    setTimeout(() => controller.abort(), 100);
+    await openCaptureFile('-', { stdin }).run(collector, controller.signal);
+    expect(collector.frames).toHaveLength(3);
+  });
 });
 
 describe('run, counters and abort', () => {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC, KEY_WORDS } from '../../../src/node/flows/flow-facts.js';
+import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from '../../../src/node/flows/flow-facts.js';
+import { REC_INTS, STAT_FIRST_SEEN, STAT_LAST_SEEN } from '../../../src/node/flows/flow-table.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import {
   FactsBuffer,
@@ -37,11 +38,11 @@ interface StoreAnswer {
 /** The store's answer with flows named by the reference's flow ids (read from the table's key words). */
 function ask(store: FlowStore, seconds: number | null): StoreAnswer {
   const { flows, totals, coverage } = store.select(seconds);
-  const keys = store.table.keys;
+  const keys = store.table.records;
   const byId = new Map<string, { packets: number; bytes: number }>();
   for (let i = 0; i < flows.count; i++) {
     const slot = flows.slots[i];
-    const k = slot * KEY_WORDS;
+    const k = slot * REC_INTS;
     const meta = keys[k + KEY_META];
     const ports = keys[k + KEY_PORTS];
     const id = flowId(
@@ -53,7 +54,7 @@ function ask(store: FlowStore, seconds: number | null): StoreAnswer {
       ports & 0xffff,
     );
     expect(byId.has(id), `flow ${id} selected twice`).toBe(false);
-    byId.set(id, { packets: flows.packets[slot], bytes: flows.bytes[slot] });
+    byId.set(id, { packets: flows.packets[i], bytes: flows.bytes[i] });
   }
   return {
     flows: byId,
@@ -154,16 +155,16 @@ describe('FlowStore against a naive reference on random streams', () => {
         const got = new Map<string, [number, number, number]>();
         for (let slot = 0; slot < t.slotLimit; slot++) {
           if (!t.isOccupied(slot)) continue;
-          const k = slot * KEY_WORDS;
+          const k = slot * REC_INTS;
           const id = flowId(
-            t.keys[k + KEY_META] >>> 8,
-            t.keys[k + KEY_META] & 0xff,
-            t.keys.subarray(k + KEY_SRC, k + KEY_SRC + 4),
-            t.keys.subarray(k + KEY_DST, k + KEY_DST + 4),
-            t.keys[k + KEY_PORTS] >>> 16,
-            t.keys[k + KEY_PORTS] & 0xffff,
+            t.records[k + KEY_META] >>> 8,
+            t.records[k + KEY_META] & 0xff,
+            t.records.subarray(k + KEY_SRC, k + KEY_SRC + 4),
+            t.records.subarray(k + KEY_DST, k + KEY_DST + 4),
+            t.records[k + KEY_PORTS] >>> 16,
+            t.records[k + KEY_PORTS] & 0xffff,
           );
-          got.set(id, [t.firstSeen[slot], t.lastSeen[slot], t.tcpFlags[slot]]);
+          got.set(id, [t.stat(slot, STAT_FIRST_SEEN), t.stat(slot, STAT_LAST_SEEN), t.tcpFlags(slot)]);
         }
         const want = new Map<string, [number, number, number]>();
         for (const [id, c] of reference.allTime) want.set(id, [c.firstSeen, c.lastSeen, c.tcpFlags]);
