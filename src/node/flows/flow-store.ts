@@ -53,14 +53,40 @@ export interface FlowStoreOptions {
   localNetworks?: LocalNetworks;
 }
 
-/** The flows a question selected and their values (all-time or summed over a window). */
+/**
+ * The flows a question selected and their values (all-time or summed over a window). For all-time
+ * questions `slots` is null: every occupied table slot is selected with its all-time counters, read in
+ * place (copying 370k flows into fresh arrays cost more than the grouping itself: new pages fault).
+ */
 export interface FlowSelection {
-  /** Slots of selected flows, [0, count). */
-  slots: Int32Array;
+  /** Slots of selected flows, [0, count); null = every occupied slot, values from the table. */
+  slots: Int32Array | null;
   count: number;
-  /** Indexed like `slots` (not by slot). */
+  /** Indexed like `slots` (not by slot); empty when `slots` is null. */
   packets: Float64Array;
   bytes: Float64Array;
+}
+
+/** The selection as dense arrays, for callers that rank individual flows. */
+export function denseSelection(table: FlowTable, flows: FlowSelection): {
+  slots: Int32Array;
+  count: number;
+  packets: Float64Array;
+  bytes: Float64Array;
+} {
+  if (flows.slots !== null) return { slots: flows.slots, count: flows.count, packets: flows.packets, bytes: flows.bytes };
+  const slots = new Int32Array(table.count);
+  const packets = new Float64Array(table.count);
+  const bytes = new Float64Array(table.count);
+  let n = 0;
+  for (let slot = 0; slot < table.slotLimit; slot++) {
+    if (!table.isOccupied(slot)) continue;
+    slots[n] = slot;
+    packets[n] = table.stats[slot * STAT_DOUBLES + STAT_PACKETS];
+    bytes[n] = table.stats[slot * STAT_DOUBLES + STAT_BYTES];
+    n++;
+  }
+  return { slots, count: n, packets, bytes };
 }
 
 export interface TrafficTotals {
@@ -229,20 +255,9 @@ export class FlowStore {
   }
 
   private selectAll(): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
-    const t = this.table;
-    const slots = new Int32Array(t.count);
-    const packets = new Float64Array(t.count);
-    const bytes = new Float64Array(t.count);
-    let n = 0;
-    for (let slot = 0; slot < t.slotLimit; slot++) {
-      if (!t.isOccupied(slot)) continue;
-      slots[n] = slot;
-      packets[n] = t.stats[slot * STAT_DOUBLES + STAT_PACKETS];
-      bytes[n] = t.stats[slot * STAT_DOUBLES + STAT_BYTES];
-      n++;
-    }
+    const empty = new Float64Array(0);
     return {
-      flows: { slots, count: n, packets, bytes },
+      flows: { slots: null, count: this.table.count, packets: empty, bytes: empty },
       totals: {
         packets: this.framePackets,
         bytes: this.frameBytes,

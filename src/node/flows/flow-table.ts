@@ -29,7 +29,6 @@ export const REC_FLAGS = 12;
 
 /** `stats` (float64 view of the same records) is indexed slot * STAT_DOUBLES + STAT_* column (8..15). */
 export const STAT_DOUBLES = 16;
-const STAT_FIRST_COLUMN = 8;
 /** All-time packets and bytes since the current occupant arrived. */
 export const STAT_PACKETS = 8;
 export const STAT_BYTES = 9;
@@ -163,7 +162,16 @@ export class FlowTable {
     rec[k + REC_HASH] = hash;
     rec[k + REC_TOUCHED] = 0;
     rec[k + REC_FLAGS] = 0;
-    this.stats.fill(0, slot * STAT_DOUBLES + STAT_FIRST_COLUMN, (slot + 1) * STAT_DOUBLES);
+    const st = this.stats;
+    const s = slot * STAT_DOUBLES;
+    st[s + STAT_PACKETS] = 0;
+    st[s + STAT_BYTES] = 0;
+    st[s + STAT_OPEN_PACKETS] = 0;
+    st[s + STAT_OPEN_BYTES] = 0;
+    st[s + STAT_LAST_SEEN] = 0;
+    st[s + STAT_RETAINED_PACKETS] = 0;
+    st[s + STAT_RETAINED_BYTES] = 0;
+    st[s + STAT_FIRST_SEEN] = 0;
     const c = slot * COLD_DOUBLES;
     this.cold[c + COLD_INSERTED_AT] = second;
     this.cold[c + COLD_ERROR_PACKETS] = 0;

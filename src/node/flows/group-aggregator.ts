@@ -1,91 +1,102 @@
 /**
- * Sums counters per group key (`keyWords` words, at most MAX_GROUP_KEY_WORDS) in typed arrays: the hash
- * table that turns flows into hosts, pairs, ports or protocols at question time. Keys are written into
- * `key` by the caller and looked up with group(); nothing allocates per flow.
+ * Sums counters per group key (`keyWords` int32 words, at most MAX_GROUP_KEY_WORDS) in typed arrays: the
+ * hash table that turns flows into hosts, pairs, ports or protocols at question time. Keys are written
+ * into `key` by the caller and looked up with group(); nothing allocates per flow.
+ *
+ * Layout, for few cache misses per lookup: the index holds (group + 1, hash) pairs, and each group is one
+ * 80-byte record with its key words (int32 view, words 0..9) and its counters (float64 view, values
+ * 5..9), so a lookup touches the index and one record.
  */
 export const MAX_GROUP_KEY_WORDS = 9;
-/** Counter columns per group (COL_*). */
-export const GROUP_COLUMNS = 5;
-/** Column meanings; the "forward"/"reverse" pair depends on the grouping (sent/received, a->b/b->a). */
-export const COL_PACKETS = 0;
-export const COL_BYTES = 1;
-export const COL_FORWARD_PACKETS = 2;
-export const COL_FORWARD_BYTES = 3;
-export const COL_FLOWS = 4;
+/** Int32 words per group record in `keys` (key at words 0..keyWords-1). */
+export const GROUP_KEY_STRIDE = 20;
+/** Float64 values per group record in `values`; counters are at the COL_* offsets. */
+export const GROUP_COLUMNS = 10;
+/** Counter offsets within a record ("forward" = sent for hosts, a->b for pairs). */
+export const COL_PACKETS = 5;
+export const COL_BYTES = 6;
+export const COL_FORWARD_PACKETS = 7;
+export const COL_FORWARD_BYTES = 8;
+export const COL_FLOWS = 9;
+const RECORD_BYTES = 80;
 
 export class GroupAggregator {
   /** The key of the next group(); callers fill words [0, keyWords). */
-  readonly key: Uint32Array;
+  readonly key: Int32Array;
   readonly keyWords: number;
   count = 0;
-  keys: Uint32Array;
+  /** Int32 view of the group records: key of group g at g * GROUP_KEY_STRIDE. */
+  keys: Int32Array;
+  /** Float64 view of the same records: counters of group g at g * GROUP_COLUMNS + COL_*. */
   values: Float64Array;
-  private hashes: Uint32Array;
+  private capacity: number;
   private index: Int32Array;
   private mask: number;
 
   constructor(keyWords: number, expectedGroups = 1024) {
     if (!(keyWords >= 1 && keyWords <= MAX_GROUP_KEY_WORDS)) throw new RangeError(`keyWords ${keyWords}`);
     this.keyWords = keyWords;
-    this.key = new Uint32Array(keyWords);
+    this.key = new Int32Array(keyWords);
     let capacity = 16;
     while (capacity < expectedGroups) capacity <<= 1;
-    this.keys = new Uint32Array(capacity * keyWords);
-    this.values = new Float64Array(capacity * GROUP_COLUMNS);
-    this.hashes = new Uint32Array(capacity);
-    this.index = new Int32Array(capacity * 2);
+    this.capacity = capacity;
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+    this.keys = new Int32Array(buffer);
+    this.values = new Float64Array(buffer);
+    this.index = new Int32Array(capacity * 4);
     this.mask = capacity * 2 - 1;
   }
 
   /** Returns the group index for the current `key`, creating the group when new. */
   group(): number {
     const key = this.key;
+    const width = this.keyWords;
+    const keys = this.keys;
+    const index = this.index;
+    const mask = this.mask;
     let h = 0x811c9dc5;
-    for (let w = 0; w < this.keyWords; w++) h = Math.imul(h ^ key[w], 0x01000193);
+    for (let w = 0; w < width; w++) h = Math.imul(h ^ key[w], 0x01000193);
     h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d) >>> 0;
-    for (let b = h & this.mask; ; b = (b + 1) & this.mask) {
-      const entry = this.index[b];
+    h = Math.imul(h, 0x2c1b3c6d);
+    h ^= h >>> 13;
+    let b = h & mask;
+    for (; ; b = (b + 1) & mask) {
+      const entry = index[2 * b];
       if (entry === 0) break;
-      const g = entry - 1;
-      if (this.hashes[g] !== h) continue;
-      const k = g * this.keyWords;
-      let same = true;
-      for (let w = 0; w < this.keyWords; w++) {
-        if (this.keys[k + w] !== key[w]) {
-          same = false;
-          break;
-        }
-      }
-      if (same) return g;
+      if (index[2 * b + 1] !== h) continue;
+      const k = (entry - 1) * GROUP_KEY_STRIDE;
+      let w = 0;
+      while (w < width && keys[k + w] === key[w]) w++;
+      if (w === width) return entry - 1;
     }
-    if (this.count * this.keyWords >= this.keys.length) this.grow();
+    if (this.count === this.capacity) {
+      this.grow();
+      return this.group();
+    }
     const g = this.count++;
-    this.keys.set(key, g * this.keyWords);
-    this.hashes[g] = h;
-    let b = h & this.mask;
-    while (this.index[b] !== 0) b = (b + 1) & this.mask;
-    this.index[b] = g + 1;
+    keys.set(key, g * GROUP_KEY_STRIDE);
+    index[2 * b] = g + 1;
+    index[2 * b + 1] = h;
     return g;
   }
 
   private grow(): void {
-    const capacity = (this.keys.length / this.keyWords) * 2;
-    const keys = new Uint32Array(capacity * this.keyWords);
+    const capacity = this.capacity * 2;
+    const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
+    const keys = new Int32Array(buffer);
     keys.set(this.keys);
     this.keys = keys;
-    const values = new Float64Array(capacity * GROUP_COLUMNS);
-    values.set(this.values);
-    this.values = values;
-    const hashes = new Uint32Array(capacity);
-    hashes.set(this.hashes);
-    this.hashes = hashes;
-    this.index = new Int32Array(capacity * 2);
+    this.values = new Float64Array(buffer);
+    const oldIndex = this.index;
+    this.index = new Int32Array(capacity * 4);
     this.mask = capacity * 2 - 1;
-    for (let g = 0; g < this.count; g++) {
-      let b = this.hashes[g] & this.mask;
-      while (this.index[b] !== 0) b = (b + 1) & this.mask;
-      this.index[b] = g + 1;
+    this.capacity = capacity;
+    for (let b = 0; b < oldIndex.length; b += 2) {
+      if (oldIndex[b] === 0) continue;
+      let nb = oldIndex[b + 1] & this.mask;
+      while (this.index[2 * nb] !== 0) nb = (nb + 1) & this.mask;
+      this.index[2 * nb] = oldIndex[b];
+      this.index[2 * nb + 1] = oldIndex[b + 1];
     }
   }
 }

@@ -1,8 +1,8 @@
 import { formatAddress } from '../../util/ip-address.js';
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
-import type { FlowSelection, FlowStore } from './flow-store.js';
-import { REC_INTS, STAT_FIRST_SEEN, STAT_LAST_SEEN } from './flow-table.js';
+import { type FlowSelection, type FlowStore, denseSelection } from './flow-store.js';
+import { REC_INTS, STAT_BYTES, STAT_DOUBLES, STAT_FIRST_SEEN, STAT_LAST_SEEN, STAT_PACKETS } from './flow-table.js';
 import {
   COL_BYTES,
   COL_FLOWS,
@@ -10,6 +10,7 @@ import {
   COL_FORWARD_PACKETS,
   COL_PACKETS,
   GROUP_COLUMNS,
+  GROUP_KEY_STRIDE,
   GroupAggregator,
 } from './group-aggregator.js';
 import { hasPorts, isIcmp, protocolName, servicePort, tcpFlagsText } from './protocol-names.js';
@@ -22,6 +23,22 @@ export const METRICS = ['bytes', 'packets'] as const;
  * Key words per grouping in the aggregator: version + address (5), version + two addresses (9),
  * protocol + service port + has-port flag (3), protocol (1). Narrow keys hash faster.
  */
+const MODE_HOST = 0;
+const MODE_SRC = 1;
+const MODE_DST = 2;
+const MODE_PAIR = 3;
+const MODE_PORT = 4;
+const MODE_PROTO = 5;
+const GROUPING_MODE: Record<Grouping, number> = {
+  host: MODE_HOST,
+  src: MODE_SRC,
+  dst: MODE_DST,
+  pair: MODE_PAIR,
+  flow: -1,
+  port: MODE_PORT,
+  proto: MODE_PROTO,
+};
+
 const GROUP_KEY_WORDS_BY_GROUPING: Record<Grouping, number> = {
   host: 5,
   src: 5,
@@ -134,11 +151,8 @@ function rankRows(
   return { order: candidates, keys };
 }
 
-function flowRows(
-  store: FlowStore,
-  flows: FlowSelection,
-  query: TopQuery,
-): { rows: TopRow[]; groups: number } {
+function flowRows(store: FlowStore, selection: FlowSelection, query: TopQuery): { rows: TopRow[]; groups: number } {
+  const flows = denseSelection(store.table, selection);
   const t = store.table;
   const metric = query.by === 'bytes' ? flows.bytes : flows.packets;
   const slots = flows.slots;
@@ -185,60 +199,102 @@ function groupRows(
   query: TopQuery,
 ): { rows: TopRow[]; groups: number } {
   const t = store.table;
-  const agg = new GroupAggregator(GROUP_KEY_WORDS_BY_GROUPING[query.group], Math.min(flows.count, 1 << 20));
+  // Start small and grow: most groupings have far fewer groups than flows, and fresh pages are costly.
+  const agg = new GroupAggregator(GROUP_KEY_WORDS_BY_GROUPING[query.group], 4096);
   const key = agg.key;
   const tk = t.records;
-  for (let i = 0; i < flows.count; i++) {
-    const slot = flows.slots[i];
-    const packets = flows.packets[i];
-    const bytes = flows.bytes[i];
+  // The grouping is decided once: the loop below runs per flow and switches on a small integer.
+  const mode = GROUPING_MODE[query.group];
+  const listed = flows.slots;
+  const st = t.stats;
+  const end = listed === null ? t.slotLimit : flows.count;
+  for (let i = 0; i < end; i++) {
+    let slot: number;
+    let packets: number;
+    let bytes: number;
+    if (listed === null) {
+      if (!t.isOccupied(i)) continue;
+      slot = i;
+      packets = st[slot * STAT_DOUBLES + STAT_PACKETS];
+      bytes = st[slot * STAT_DOUBLES + STAT_BYTES];
+    } else {
+      slot = listed[i];
+      packets = flows.packets[i];
+      bytes = flows.bytes[i];
+    }
     const k = slot * REC_INTS;
     const meta = tk[k + KEY_META];
-    const version = meta >>> 8;
-    key.fill(0);
-    switch (query.group) {
-      case 'host': {
-        key[0] = version;
+    // Groups this flow adds to (two for a host pair); counters are updated inline below: passing
+    // float64 values to a helper that is not inlined would box them, one allocation per flow.
+    let first = -1;
+    let second = -1;
+    let firstForward = true;
+    switch (mode) {
+      case MODE_HOST: {
+        key[0] = meta >>> 8;
         copyWords(tk, k + KEY_SRC, key, 1);
-        addTo(agg, agg.group(), packets, bytes, true);
-        let same = true;
-        for (let w = 0; w < 4; w++) if (tk[k + KEY_SRC + w] !== tk[k + KEY_DST + w]) same = false;
-        copyWords(tk, k + KEY_DST, key, 1);
+        first = agg.group();
+        const same =
+          tk[k + KEY_SRC] === tk[k + KEY_DST] &&
+          tk[k + KEY_SRC + 1] === tk[k + KEY_DST + 1] &&
+          tk[k + KEY_SRC + 2] === tk[k + KEY_DST + 2] &&
+          tk[k + KEY_SRC + 3] === tk[k + KEY_DST + 3];
         // A frame counts once per distinct address: a flow to itself adds no second share.
-        if (!same) addTo(agg, agg.group(), packets, bytes, false);
+        if (!same) {
+          copyWords(tk, k + KEY_DST, key, 1);
+          second = agg.group();
+        }
         break;
       }
-      case 'src':
-      case 'dst':
-        key[0] = version;
-        copyWords(tk, k + (query.group === 'src' ? KEY_SRC : KEY_DST), key, 1);
-        addTo(agg, agg.group(), packets, bytes, true);
+      case MODE_SRC:
+      case MODE_DST:
+        key[0] = meta >>> 8;
+        copyWords(tk, k + (mode === MODE_SRC ? KEY_SRC : KEY_DST), key, 1);
+        first = agg.group();
         break;
-      case 'pair': {
-        key[0] = version;
+      case MODE_PAIR: {
+        key[0] = meta >>> 8;
         const forward = compareWords(tk, k + KEY_SRC, k + KEY_DST) <= 0;
         copyWords(tk, forward ? k + KEY_SRC : k + KEY_DST, key, 1);
         copyWords(tk, forward ? k + KEY_DST : k + KEY_SRC, key, 5);
-        addTo(agg, agg.group(), packets, bytes, forward);
+        first = agg.group();
+        firstForward = forward;
         break;
       }
-      case 'port': {
+      case MODE_PORT: {
         const protocol = meta & 0xff;
         key[0] = protocol;
         if (hasPorts(protocol)) {
           const ports = tk[k + KEY_PORTS];
           key[1] = servicePort(ports >>> 16, ports & 0xffff);
           key[2] = 1;
+        } else {
+          key[1] = 0;
+          key[2] = 0;
         }
-        addTo(agg, agg.group(), packets, bytes, true);
+        first = agg.group();
         break;
       }
-      case 'proto':
-        key[0] = meta & 0xff;
-        addTo(agg, agg.group(), packets, bytes, true);
-        break;
       default:
-        throw new Error(`unreachable grouping ${query.group}`);
+        key[0] = meta & 0xff;
+        first = agg.group();
+        break;
+    }
+    const v = agg.values;
+    let base = first * GROUP_COLUMNS;
+    v[base + COL_PACKETS] += packets;
+    v[base + COL_BYTES] += bytes;
+    v[base + COL_FLOWS] += 1;
+    if (firstForward) {
+      v[base + COL_FORWARD_PACKETS] += packets;
+      v[base + COL_FORWARD_BYTES] += bytes;
+    }
+    if (second >= 0) {
+      // The destination side of a host flow: received, so nothing forward.
+      base = second * GROUP_COLUMNS;
+      v[base + COL_PACKETS] += packets;
+      v[base + COL_BYTES] += bytes;
+      v[base + COL_FLOWS] += 1;
     }
   }
   const v = agg.values;
@@ -246,7 +302,7 @@ function groupRows(
   const { order, keys } = rankRows(
     agg.count,
     (g) => v[g * GROUP_COLUMNS + col],
-    (g) => groupKeyText(query.group, agg.keys, g * agg.keyWords),
+    (g) => groupKeyText(query.group, agg.keys, g * GROUP_KEY_STRIDE),
     query.limit,
   );
   const rows = order.map((g): TopRow => {
@@ -273,19 +329,8 @@ function groupRows(
   return { rows, groups: agg.count };
 }
 
-function addTo(agg: GroupAggregator, g: number, packets: number, bytes: number, forward: boolean): void {
-  const v = agg.values;
-  const base = g * GROUP_COLUMNS;
-  v[base + COL_PACKETS] += packets;
-  v[base + COL_BYTES] += bytes;
-  v[base + COL_FLOWS] += 1;
-  if (forward) {
-    v[base + COL_FORWARD_PACKETS] += packets;
-    v[base + COL_FORWARD_BYTES] += bytes;
-  }
-}
 
-function copyWords(from: Int32Array, at: number, to: Uint32Array, toAt: number): void {
+function copyWords(from: Int32Array, at: number, to: Int32Array, toAt: number): void {
   to[toAt] = from[at];
   to[toAt + 1] = from[at + 1];
   to[toAt + 2] = from[at + 2];
@@ -326,7 +371,7 @@ export function flowKeyText(keys: Int32Array, slot: number): string {
   return pair;
 }
 
-function groupKeyText(group: Grouping, keys: Uint32Array, at: number): string {
+function groupKeyText(group: Grouping, keys: Int32Array, at: number): string {
   switch (group) {
     case 'host':
     case 'src':

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from '../../../src/node/flows/flow-facts.js';
 import { REC_INTS, STAT_FIRST_SEEN, STAT_LAST_SEEN } from '../../../src/node/flows/flow-table.js';
-import { FlowStore } from '../../../src/node/flows/flow-store.js';
+import { FlowStore, denseSelection } from '../../../src/node/flows/flow-store.js';
 import {
   FactsBuffer,
   flowId,
@@ -37,7 +37,8 @@ interface StoreAnswer {
 
 /** The store's answer with flows named by the reference's flow ids (read from the table's key words). */
 function ask(store: FlowStore, seconds: number | null): StoreAnswer {
-  const { flows, totals, coverage } = store.select(seconds);
+  const { flows: selection, totals, coverage } = store.select(seconds);
+  const flows = denseSelection(store.table, selection);
   const keys = store.table.records;
   const byId = new Map<string, { packets: number; bytes: number }>();
   for (let i = 0; i < flows.count; i++) {
