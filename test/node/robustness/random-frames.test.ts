@@ -6,7 +6,7 @@ import {
   UNDECODED_REASON_NAMES,
 } from '../../../src/node/decode/decode-outcome.js';
 import { PacketDecoder } from '../../../src/node/decode/packet-decoder.js';
-import { FlowStore, denseSelection } from '../../../src/node/flows/flow-store.js';
+import { FlowStore, HISTORY_ENTRIES_PER_FLOW_BUDGET, denseSelection } from '../../../src/node/flows/flow-store.js';
 import { GROUPINGS, METRICS, queryTop } from '../../../src/node/flows/top-query.js';
 import { FrameAccountant } from '../../../src/node/frame-accountant.js';
 import { forceGc, probeAllocation } from '../../helpers/heap-probe.js';
@@ -103,7 +103,7 @@ describe('FrameAccountant + FlowStore on a million random and mutated frames', (
     expect(tableOverflows).toBe(0);
     expect(maxTableCount).toBe(MAX_FLOWS);
     expect(store.evictedFlows).toBeGreaterThan(0);
-    expect(store.historyEntryCount).toBeLessThanOrEqual(4 * MAX_FLOWS);
+    expect(store.historyEntryCount).toBeLessThanOrEqual(HISTORY_ENTRIES_PER_FLOW_BUDGET * MAX_FLOWS);
 
     const all = store.select(null);
     expect(all.totals.packets).toBe(FRAME_COUNT);
