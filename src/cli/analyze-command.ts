@@ -4,7 +4,7 @@ import { FlowStore } from '../node/flows/flow-store.js';
 import { queryTop } from '../node/flows/top-query.js';
 import { FrameAccountant } from '../node/frame-accountant.js';
 import { SniffmeshError } from '../util/errors.js';
-import { type ReportOptionValues, addReportOptions, reportSettings } from './common-options.js';
+import { addReportOptions, type ReportOptionValues, reportSettings } from './common-options.js';
 import { ProgressLine } from './progress-line.js';
 import { reportJson, reportTable } from './report-output.js';
 
@@ -63,7 +63,8 @@ export function registerAnalyzeCommand(program: Command, output: { out: (text: s
       );
     } else {
       const what = settings.query.limit === 0 ? 'all' : `top ${settings.query.limit}`;
-      const window = settings.query.windowSeconds === null ? 'whole file' : `last ${settings.query.windowSeconds}s`;
+      const window =
+        settings.query.windowSeconds === null ? 'whole file' : `last ${settings.query.windowSeconds}s`;
       output.out(reportTable(report, `${file}: ${what} ${report.group} rows by ${report.by} (${window})`));
     }
     if (failure !== null) throw failure;

@@ -3,7 +3,7 @@ import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
 import type { CaptureCountersMessage } from '../node/agent/capture-process-protocol.js';
 import type { TopReport } from '../node/flows/top-query.js';
 import type { SniffmeshError } from '../util/errors.js';
-import { type ReportOptionValues, addReportOptions, parseInteger, reportSettings } from './common-options.js';
+import { addReportOptions, parseInteger, type ReportOptionValues, reportSettings } from './common-options.js';
 import { formatCount } from './format.js';
 import { reportJson, reportTable } from './report-output.js';
 
@@ -23,7 +23,9 @@ const MAX_BUFFER_MIB = 2047;
 function countersLine(counters: CaptureCountersMessage, report: TopReport): string {
   const undecoded = Object.values(report.undecoded).reduce((a, b) => a + b, 0);
   const drops =
-    counters.kernelDrops === null ? `unknown (${counters.kernelDropsUnknownReason})` : formatCount(counters.kernelDrops);
+    counters.kernelDrops === null
+      ? `unknown (${counters.kernelDropsUnknownReason})`
+      : formatCount(counters.kernelDrops);
   return `capture ${counters.interfaceName}: seen ${formatCount(counters.frames)} frames, undecoded ${formatCount(undecoded)}, kernel drops ${drops}`;
 }
 
@@ -39,7 +41,10 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
     .option('-f, --filter <expr>', 'BPF capture filter in tcpdump syntax', '')
     .option('-s, --snaplen <bytes>', 'bytes of each frame to keep (decoding needs only the headers)', '65535')
     .option('--no-promisc', 'do not put the interface into promiscuous mode')
-    .option('-B, --buffer-size <MiB>', 'kernel capture buffer in MiB (default: see README, sized against loss)')
+    .option(
+      '-B, --buffer-size <MiB>',
+      'kernel capture buffer in MiB (default: see README, sized against loss)',
+    )
     .option('-d, --duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--refresh <seconds>', 'table refresh interval on a terminal', '1');
   addReportOptions(command);

@@ -20,15 +20,25 @@ export interface ReportOptionValues {
 export function addReportOptions(command: Command): Command {
   return command
     .addOption(
-      new Option('-g, --group <grouping>', 'what a row is: host (either side), src, dst, pair, flow, port, proto')
+      new Option(
+        '-g, --group <grouping>',
+        'what a row is: host (either side), src, dst, pair, flow, port, proto',
+      )
         .choices(GROUPINGS)
         .default('host'),
     )
     .addOption(new Option('-b, --by <metric>', 'rank rows by').choices(METRICS).default('bytes'))
     .option('-n, --limit <N>', 'rows to show; 0 = all', '10')
-    .option('-w, --window <seconds>', 'only the last N seconds (for a file: counted back from its last frame)')
+    .option(
+      '-w, --window <seconds>',
+      'only the last N seconds (for a file: counted back from its last frame)',
+    )
     .option('--json', 'print exactly one JSON object on stdout instead of a table')
-    .option('--max-flows <N>', 'memory budget in flows; beyond it the lightest flows are evicted', String(DEFAULT_MAX_FLOWS))
+    .option(
+      '--max-flows <N>',
+      'memory budget in flows; beyond it the lightest flows are evicted',
+      String(DEFAULT_MAX_FLOWS),
+    )
     .option('--retention <seconds>', 'how far back --window can reach', String(DEFAULT_RETENTION_SECONDS))
     .option(
       '--local-net <cidr>',
@@ -40,7 +50,8 @@ export function addReportOptions(command: Command): Command {
 export function parseInteger(flag: string, text: string, min: number, max: number): number {
   if (!/^\d+$/.test(text.trim())) throw new UsageError(`${flag} must be a whole number, got '${text}'`);
   const value = Number(text);
-  if (value < min || value > max) throw new UsageError(`${flag} must be between ${min} and ${max}, got ${value}`);
+  if (value < min || value > max)
+    throw new UsageError(`${flag} must be between ${min} and ${max}, got ${value}`);
   return value;
 }
 

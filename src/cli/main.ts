@@ -14,7 +14,9 @@ export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
   const output = { out: (text: string) => process.stdout.write(`${text}\n`) };
   const program = new Command('sniffmesh')
-    .description('A packet sniffer that runs as a mesh: capture, decode and count traffic; ask for top talkers.')
+    .description(
+      'A packet sniffer that runs as a mesh: capture, decode and count traffic; ask for top talkers.',
+    )
     .version(VERSION)
     .option('--debug', 'print stack traces with errors')
     .showHelpAfterError('(run with --help for usage)')

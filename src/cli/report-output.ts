@@ -46,7 +46,8 @@ export function reportTable(report: TopReport, title: string): string {
       share(report.by === 'bytes' ? row.bytes : row.packets, metricTotal),
       formatCount(row.flows),
     ];
-    if (report.group === 'host') cells.push(formatBytes(Number(row.sentBytes)), formatBytes(Number(row.receivedBytes)));
+    if (report.group === 'host')
+      cells.push(formatBytes(Number(row.sentBytes)), formatBytes(Number(row.receivedBytes)));
     return cells;
   });
   const lines = [title, '', rows.length > 0 ? renderTable(header, rows, align) : '(no IP traffic)', ''];

@@ -42,7 +42,10 @@ if (!root) console.warn('skipping sniffmesh capture namespace tests: they need r
 function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let text = '';
-    const timer = setTimeout(() => reject(new Error(`no '${pattern}' on stderr within ${timeoutMs} ms: ${text}`)), timeoutMs);
+    const timer = setTimeout(
+      () => reject(new Error(`no '${pattern}' on stderr within ${timeoutMs} ms: ${text}`)),
+      timeoutMs,
+    );
     child.stderr?.on('data', (chunk: Buffer) => {
       text += chunk.toString();
       if (pattern.test(text)) {
@@ -81,7 +84,15 @@ describe.skipIf(!root)('sniffmesh capture across a veth pair', () => {
   afterAll(() => deleteAllNamespaces());
 
   async function captureWhileSending(extraArgs: string[], stop: 'duration' | 'sigint'): Promise<CaptureJson> {
-    const args = [cli, 'capture', '-i', pair.receiverInterface, '--filter', `udp port ${TEST_UDP_PORT}`, '--json'];
+    const args = [
+      cli,
+      'capture',
+      '-i',
+      pair.receiverInterface,
+      '--filter',
+      `udp port ${TEST_UDP_PORT}`,
+      '--json',
+    ];
     if (stop === 'duration') args.push('--duration', '3');
     const child = spawnInNamespace(pair.receiverNamespace, 'node', [...args, ...extraArgs]);
     const output = collectOutput(child);
@@ -133,7 +144,14 @@ describe.skipIf(!root)('sniffmesh capture across a veth pair', () => {
   });
 
   it('fails with exit code 1 and one clear line for an unknown interface', async () => {
-    const result = await runInNamespace(pair.receiverNamespace, 'node', [cli, 'capture', '-i', 'nosuch0', '--duration', '1']);
+    const result = await runInNamespace(pair.receiverNamespace, 'node', [
+      cli,
+      'capture',
+      '-i',
+      'nosuch0',
+      '--duration',
+      '1',
+    ]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr.trim()).toMatch(/^sniffmesh: no interface named nosuch0 \(available: .*lo/);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);

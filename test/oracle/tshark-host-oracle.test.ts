@@ -4,8 +4,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { declaredLinkTypes } from '../helpers/capture-link-types.js';
-import { CLI_PATH, TCPDUMP_CORPUS_DIR, requireBuiltCli } from '../helpers/repo-paths.js';
-import { type HostCounts, diffHostCounts, tsharkHostCounts } from '../helpers/tshark-oracle.js';
+import { CLI_PATH, requireBuiltCli, TCPDUMP_CORPUS_DIR } from '../helpers/repo-paths.js';
+import { diffHostCounts, type HostCounts, tsharkHostCounts } from '../helpers/tshark-oracle.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -104,9 +104,10 @@ describe('per-host counts agree with tshark on the tcpdump test corpus', () => {
         const ours = await analyzeJson(file, ['--window', String(seconds)]);
         const from = last - seconds + 1;
         const oracle = await tsharkHostCounts(file, `frame.time_epoch >= ${from}`);
-        expect(diffHostCounts(toHostCounts(ours), oracle.hosts), `${path.basename(file)} --window ${seconds}`).toEqual(
-          [],
-        );
+        expect(
+          diffHostCounts(toHostCounts(ours), oracle.hosts),
+          `${path.basename(file)} --window ${seconds}`,
+        ).toEqual([]);
         windowsChecked++;
       }
     }

@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { TopQuery, TopReport } from '../flows/top-query.js';
 import { LiveCaptureError, SniffmeshError } from '../../util/errors.js';
+import type { TopQuery, TopReport } from '../flows/top-query.js';
 import type {
   CaptureCountersMessage,
   CaptureProcessSettings,
@@ -66,7 +66,9 @@ export class CaptureProcessClient {
         }
       });
       child.on('error', (error) =>
-        fail(new SniffmeshError('CAPTURE_PROCESS', `capture process failed: ${error.message}`, { cause: error })),
+        fail(
+          new SniffmeshError('CAPTURE_PROCESS', `capture process failed: ${error.message}`, { cause: error }),
+        ),
       );
       child.on('exit', (code, signal) => {
         if (client.stopping) return;
@@ -105,7 +107,11 @@ export class CaptureProcessClient {
     if (this.child.connected) this.child.disconnect();
   }
 
-  private request(message: { type: 'query' | 'stop'; id: number; query?: TopQuery }): Promise<FromCaptureProcess> {
+  private request(message: {
+    type: 'query' | 'stop';
+    id: number;
+    query?: TopQuery;
+  }): Promise<FromCaptureProcess> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(message.id, { resolve, reject });

@@ -1,10 +1,10 @@
+import { SniffmeshError } from '../../util/errors.js';
 import { LiveCaptureSource } from '../capture/live-capture-source.js';
 import { listLocalAddresses } from '../capture/network-interfaces.js';
 import { FlowStore } from '../flows/flow-store.js';
 import { LocalNetworks } from '../flows/local-networks.js';
 import { queryTop } from '../flows/top-query.js';
 import { FrameAccountant } from '../frame-accountant.js';
-import { SniffmeshError } from '../../util/errors.js';
 import type {
   CaptureCountersMessage,
   CaptureProcessSettings,

@@ -6,13 +6,13 @@ import {
   UNDECODED_UNSUPPORTED_LINK_TYPE,
 } from './decode-outcome.js';
 import {
+  LINKTYPE_C_HDLC,
   LINKTYPE_ETHERNET,
   LINKTYPE_IPV4,
   LINKTYPE_IPV6,
   LINKTYPE_LINUX_SLL,
   LINKTYPE_LINUX_SLL2,
   LINKTYPE_LOOP,
-  LINKTYPE_C_HDLC,
   LINKTYPE_NULL,
   LINKTYPE_PPP,
   LINKTYPE_PPP_HDLC,
@@ -294,7 +294,8 @@ export class PacketDecoder {
           if (type <= ETHER_MAX_8023_LENGTH) {
             // 802.3 frame: only LLC/SNAP (AA AA 03, OUI, EtherType) can carry IP.
             // Whatever LLC bytes are present decide: a SNAP header cut short is truncated, anything else not IP.
-            for (let i = 0; i < 3 && p + i < end; i++) if (data[p + i] !== LLC_SNAP[i]) return UNDECODED_NOT_IP;
+            for (let i = 0; i < 3 && p + i < end; i++)
+              if (data[p + i] !== LLC_SNAP[i]) return UNDECODED_NOT_IP;
             if (p + 8 > end) return UNDECODED_TRUNCATED;
             type = (data[p + 6] << 8) | data[p + 7];
             p += 8;

@@ -73,13 +73,17 @@ export interface FlowSelection {
 }
 
 /** The selection as dense arrays, for callers that rank individual flows. */
-export function denseSelection(table: FlowTable, flows: FlowSelection): {
+export function denseSelection(
+  table: FlowTable,
+  flows: FlowSelection,
+): {
   slots: Int32Array;
   count: number;
   packets: Float64Array;
   bytes: Float64Array;
 } {
-  if (flows.slots !== null) return { slots: flows.slots, count: flows.count, packets: flows.packets, bytes: flows.bytes };
+  if (flows.slots !== null)
+    return { slots: flows.slots, count: flows.count, packets: flows.packets, bytes: flows.bytes };
   const slots = new Int32Array(table.count);
   const packets = new Float64Array(table.count);
   const bytes = new Float64Array(table.count);
@@ -304,7 +308,12 @@ export class FlowStore {
     const newest = this.lastClosedSecond;
     if (newest === null) {
       return {
-        flows: { slots: new Int32Array(0), count: 0, packets: new Float64Array(0), bytes: new Float64Array(0) },
+        flows: {
+          slots: new Int32Array(0),
+          count: 0,
+          packets: new Float64Array(0),
+          bytes: new Float64Array(0),
+        },
         totals,
         coverage: { requestedSeconds: windowSeconds, fromSecond: null, toSecond: null, complete: true },
       };

@@ -82,7 +82,8 @@ export class FlowTable {
   private highWater = 0;
 
   constructor(maxFlows: number) {
-    if (!(Number.isInteger(maxFlows) && maxFlows >= 16)) throw new RangeError('maxFlows must be an integer >= 16');
+    if (!(Number.isInteger(maxFlows) && maxFlows >= 16))
+      throw new RangeError('maxFlows must be an integer >= 16');
     this.maxFlows = maxFlows;
     this.grow(Math.min(INITIAL_SLOTS_MAX, maxFlows));
   }

@@ -1,8 +1,15 @@
 import { formatAddress } from '../../util/ip-address.js';
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
-import { type FlowSelection, type FlowStore, denseSelection } from './flow-store.js';
-import { REC_INTS, STAT_BYTES, STAT_DOUBLES, STAT_FIRST_SEEN, STAT_LAST_SEEN, STAT_PACKETS } from './flow-table.js';
+import { denseSelection, type FlowSelection, type FlowStore } from './flow-store.js';
+import {
+  REC_INTS,
+  STAT_BYTES,
+  STAT_DOUBLES,
+  STAT_FIRST_SEEN,
+  STAT_LAST_SEEN,
+  STAT_PACKETS,
+} from './flow-table.js';
 import {
   COL_BYTES,
   COL_FLOWS,
@@ -151,7 +158,11 @@ function rankRows(
   return { order: candidates, keys };
 }
 
-function flowRows(store: FlowStore, selection: FlowSelection, query: TopQuery): { rows: TopRow[]; groups: number } {
+function flowRows(
+  store: FlowStore,
+  selection: FlowSelection,
+  query: TopQuery,
+): { rows: TopRow[]; groups: number } {
   const flows = denseSelection(store.table, selection);
   const t = store.table;
   const metric = query.by === 'bytes' ? flows.bytes : flows.packets;
@@ -329,7 +340,6 @@ function groupRows(
   return { rows, groups: agg.count };
 }
 
-
 function copyWords(from: Int32Array, at: number, to: Int32Array, toAt: number): void {
   to[toAt] = from[at];
   to[toAt + 1] = from[at + 1];
@@ -348,7 +358,13 @@ function compareWords(a: Int32Array, i: number, j: number): number {
 }
 
 function addressAt(words: Int32Array | Uint32Array, at: number, version: number): string {
-  return formatAddress(version, words[at] >>> 0, words[at + 1] >>> 0, words[at + 2] >>> 0, words[at + 3] >>> 0);
+  return formatAddress(
+    version,
+    words[at] >>> 0,
+    words[at + 1] >>> 0,
+    words[at + 2] >>> 0,
+    words[at + 3] >>> 0,
+  );
 }
 
 function endpointText(words: Int32Array, at: number, version: number, port: number): string {

@@ -6,7 +6,11 @@ import {
   UNDECODED_REASON_NAMES,
 } from '../../../src/node/decode/decode-outcome.js';
 import { PacketDecoder } from '../../../src/node/decode/packet-decoder.js';
-import { FlowStore, HISTORY_ENTRIES_PER_FLOW_BUDGET, denseSelection } from '../../../src/node/flows/flow-store.js';
+import {
+  denseSelection,
+  FlowStore,
+  HISTORY_ENTRIES_PER_FLOW_BUDGET,
+} from '../../../src/node/flows/flow-store.js';
 import { GROUPINGS, METRICS, queryTop } from '../../../src/node/flows/top-query.js';
 import { FrameAccountant } from '../../../src/node/frame-accountant.js';
 import { forceGc, probeAllocation } from '../../helpers/heap-probe.js';
