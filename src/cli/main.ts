@@ -19,9 +19,12 @@ export async function main(argv: string[]): Promise<number> {
     )
     .version(VERSION)
     .option('--debug', 'print stack traces with errors')
-    .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
-    .configureOutput({ writeErr: (text) => process.stderr.write(text) });
+    .configureOutput({
+      writeErr: (text) => process.stderr.write(text),
+      // Usage errors in the same one-line form as every other error.
+      outputError: (text, write) => write(`sniffmesh: ${text.replace(/^error: /, '')}`),
+    });
   registerAnalyzeCommand(program, output);
   registerCaptureCommand(program, output);
   for (const command of program.commands) command.exitOverride();
@@ -32,7 +35,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       // Help and version are "errors" to commander; their text is already printed.
       if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version') return 0;
-      if (error.code === 'commander.help') return 0;
+      // Help shown because no command was given is a usage error, not success.
+      if (error.code === 'commander.help') return error.exitCode === 0 ? 0 : 2;
       return 2;
     }
     if (error instanceof SniffmeshError) {

@@ -67,9 +67,12 @@ export function reportTable(report: TopReport, title: string): string {
     );
   }
   if (report.evicted.packets > 0) {
+    const inNoRow = report.evicted.inNoRowPackets;
     lines.push(
       `note: ${formatCount(report.evicted.flows)} light flows were evicted to stay within --max-flows; ` +
-        `${formatCount(report.evicted.packets)} packets (${formatBytes(report.evicted.bytes)}) are in no row.`,
+        (inNoRow > 0
+          ? `${formatCount(inNoRow)} of their packets are in no row.`
+          : `their ${formatCount(report.evicted.packets)} packets still count in these rows.`),
     );
   }
   return lines.join('\n');

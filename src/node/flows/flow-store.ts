@@ -1,4 +1,5 @@
 import { UNDECODED_REASON_COUNT } from '../decode/decode-outcome.js';
+import { EvictedResidue } from './evicted-residue.js';
 import type { FlowFacts } from './flow-facts.js';
 import {
   FlowTable,
@@ -51,6 +52,14 @@ export const HISTORY_ENTRIES_PER_FLOW_BUDGET = 3;
 const EVICT_FRACTION = 1 / 4;
 /** Flows sampled to estimate the eviction threshold. */
 const EVICT_SAMPLE = 4096;
+
+/**
+ * Address (and service) rows kept per history slice for evicted flows' traffic (evicted-residue.ts), and
+ * at least this many, or one per 8 flows of the budget, in the all-time residue. Beyond twice that the
+ * lightest rows are folded together: per slice at most ~2 x 2 x 32 rows of 80 bytes.
+ */
+const RESIDUE_ROWS_PER_SLICE = 32;
+const RESIDUE_ROWS_ALL_TIME_MIN = 4096;
 
 export interface FlowStoreOptions {
   maxFlows?: number;
@@ -105,9 +114,11 @@ export interface TrafficTotals {
   /** Frames per undecoded reason (index = decode outcome). */
   undecodedPackets: Float64Array;
   undecodedBytes: Float64Array;
-  /** IP traffic of flows evicted from the table (not attributed to any row). */
+  /** IP traffic of flows evicted from the table (in address and service rows via `residue`, not in flow rows). */
   evictedPackets: number;
   evictedBytes: number;
+  /** Evicted flows' traffic per address and service, for the groupings that can still be exact. */
+  residue: EvictedResidue;
 }
 
 export interface WindowCoverage {
@@ -161,6 +172,10 @@ export class FlowStore {
   private evictedMaxPackets = 0;
   private evictedMaxBytes = 0;
   private firstSecond = -1;
+  /** Evicted flows' traffic since the start, for all-time questions. */
+  private readonly residueAllTime: EvictedResidue;
+  /** Slots chosen for eviction in the current round (by slot). */
+  private evictMark = new Uint8Array(0);
   /** Newest second any frame carried (the open second may be later after closeAll or a live clock). */
   private newestSecond = -1;
 
@@ -179,6 +194,7 @@ export class FlowStore {
     this.localNetworks =
       options.localNetworks && options.localNetworks.size > 0 ? options.localNetworks : null;
     this.historyEntryBudget = maxFlows * HISTORY_ENTRIES_PER_FLOW_BUDGET;
+    this.residueAllTime = new EvictedResidue(Math.max(RESIDUE_ROWS_ALL_TIME_MIN, Math.floor(maxFlows / 8)));
   }
 
   /** Counts one decoded IP packet of `wireLength` bytes seen at tsSeconds + tsNanos. */
@@ -274,6 +290,7 @@ export class FlowStore {
         undecodedBytes: this.undecodedBytes.slice(),
         evictedPackets: this.evictedPacketsTotal,
         evictedBytes: this.evictedBytesTotal,
+        residue: this.residueAllTime,
       },
       coverage: {
         requestedSeconds: null,
@@ -304,6 +321,7 @@ export class FlowStore {
       undecodedBytes: new Float64Array(UNDECODED_REASON_COUNT),
       evictedPackets: 0,
       evictedBytes: 0,
+      residue: new EvictedResidue(Number.POSITIVE_INFINITY),
     };
     const newest = this.lastClosedSecond;
     if (newest === null) {
@@ -337,6 +355,11 @@ export class FlowStore {
       }
       totals.evictedPackets += slice.evictedPackets;
       totals.evictedBytes += slice.evictedBytes;
+      if (slice.residue !== null) {
+        totals.residue.addAll(slice.residue);
+        totals.evictedPackets += slice.residue.packets;
+        totals.evictedBytes += slice.residue.bytes;
+      }
       const last = slice.lastSecond;
       for (let e = 0; e < slice.length; e++) {
         const slot = slice.slots[e];
@@ -419,42 +442,85 @@ export class FlowStore {
     const sorted = sample.subarray(0, s).sort();
     const threshold = sorted.length > 0 ? sorted[Math.floor(sorted.length * EVICT_FRACTION)] : 0;
     const target = Math.max(1, Math.floor(t.count * EVICT_FRACTION));
-    let evicted = 0;
+    const victims = new Int32Array(target);
+    let n = 0;
     // One pass: every flow at or below the threshold, until the target is reached.
-    for (let slot = 0; slot < limit && evicted < target; slot++) {
-      if (t.isOccupied(slot) && rankBytes(t, slot) <= threshold) {
-        this.evictSlot(slot);
-        evicted++;
-      }
+    for (let slot = 0; slot < limit && n < target; slot++) {
+      if (t.isOccupied(slot) && rankBytes(t, slot) <= threshold) victims[n++] = slot;
     }
-    if (evicted === 0) {
+    if (n === 0) {
       // Everything is above the sampled threshold (tiny or skewed sample): evict the first occupied slot.
-      for (let slot = 0; slot < limit; slot++) {
-        if (t.isOccupied(slot)) {
-          this.evictSlot(slot);
-          break;
-        }
-      }
+      for (let slot = 0; slot < limit && n === 0; slot++) if (t.isOccupied(slot)) victims[n++] = slot;
     }
+    this.evictSlots(victims, n);
   }
 
-  private evictSlot(slot: number): void {
+  /**
+   * Removes `victims[0, n)` from the table. Their traffic is not lost to the groupings that can keep it:
+   * all-time counts go to the all-time residue, the open second's to the open slice's residue, and each
+   * closed slice's entries for them move into that slice's residue (one pass over the history per round).
+   */
+  private evictSlots(victims: Int32Array, n: number): void {
     const t = this.table;
-    this.evictedFlows++;
+    if (this.evictMark.length < t.capacity) this.evictMark = new Uint8Array(t.capacity);
+    const mark = this.evictMark;
     const st = t.stats;
-    const s = slot * STAT_DOUBLES;
-    this.evictedPacketsTotal += st[s + STAT_PACKETS];
-    this.evictedBytesTotal += st[s + STAT_BYTES];
-    const maxPackets = st[s + STAT_PACKETS] + t.errorPackets(slot);
-    const maxBytes = st[s + STAT_BYTES] + t.errorBytes(slot);
-    if (maxPackets > this.evictedMaxPackets) this.evictedMaxPackets = maxPackets;
-    if (maxBytes > this.evictedMaxBytes) this.evictedMaxBytes = maxBytes;
-    // Traffic counted in the open second leaves with the flow: windows report it as evicted.
-    this.openSlice.evictedPackets += st[s + STAT_OPEN_PACKETS];
-    this.openSlice.evictedBytes += st[s + STAT_OPEN_BYTES];
-    st[s + STAT_OPEN_PACKETS] = 0;
-    st[s + STAT_OPEN_BYTES] = 0;
-    t.remove(slot);
+    const rec = t.records;
+    const openResidue = this.residueOf(this.openSlice);
+    for (let i = 0; i < n; i++) {
+      const slot = victims[i];
+      mark[slot] = 1;
+      const s = slot * STAT_DOUBLES;
+      this.evictedPacketsTotal += st[s + STAT_PACKETS];
+      this.evictedBytesTotal += st[s + STAT_BYTES];
+      this.residueAllTime.addFlow(rec, slot * REC_INTS, st[s + STAT_PACKETS], st[s + STAT_BYTES]);
+      const maxPackets = st[s + STAT_PACKETS] + t.errorPackets(slot);
+      const maxBytes = st[s + STAT_BYTES] + t.errorBytes(slot);
+      if (maxPackets > this.evictedMaxPackets) this.evictedMaxPackets = maxPackets;
+      if (maxBytes > this.evictedMaxBytes) this.evictedMaxBytes = maxBytes;
+      if (st[s + STAT_OPEN_PACKETS] > 0) {
+        openResidue.addFlow(rec, slot * REC_INTS, st[s + STAT_OPEN_PACKETS], st[s + STAT_OPEN_BYTES]);
+        st[s + STAT_OPEN_PACKETS] = 0;
+        st[s + STAT_OPEN_BYTES] = 0;
+      }
+    }
+    for (const slice of this.slices) {
+      const last = slice.lastSecond;
+      let kept = 0;
+      const before = slice.residue === null ? 0 : slice.residue.rows;
+      for (let e = 0; e < slice.length; e++) {
+        const slot = slice.slots[e];
+        if (mark[slot] === 1 && t.insertedAtSecond(slot) <= last) {
+          this.residueOf(slice).addFlow(rec, slot * REC_INTS, slice.packets[e], slice.bytes[e]);
+          continue;
+        }
+        slice.slots[kept] = slot;
+        slice.packets[kept] = slice.packets[e];
+        slice.bytes[kept] = slice.bytes[e];
+        kept++;
+      }
+      if (kept === slice.length) continue;
+      this.historyEntries -= slice.length - kept;
+      // Shrink in place, and copy to a smaller array only when half is unused: copying every slice on
+      // every eviction round made garbage faster than GC freed it.
+      slice.length = kept;
+      if (kept < slice.slots.length / 2) slice.trim();
+      const residue = slice.residue!;
+      residue.prune();
+      this.historyEntries += residue.rows - before;
+    }
+    openResidue.prune();
+    this.residueAllTime.prune();
+    for (let i = 0; i < n; i++) {
+      mark[victims[i]] = 0;
+      t.remove(victims[i]);
+    }
+    this.evictedFlows += n;
+  }
+
+  private residueOf(slice: HistorySlice): EvictedResidue {
+    if (slice.residue === null) slice.residue = new EvictedResidue(RESIDUE_ROWS_PER_SLICE);
+    return slice.residue;
   }
 
   /** Closes the open second and opens `second`; then expires, merges and trims history. */
@@ -491,7 +557,7 @@ export class FlowStore {
       slice.trim();
       if (slice.framePackets > 0 || n > 0) {
         this.slices.push(slice);
-        this.historyEntries += n;
+        this.historyEntries += n + (slice.residue === null ? 0 : slice.residue.rows);
       }
     } else {
       this.firstSecond = second;
@@ -526,7 +592,7 @@ export class FlowStore {
       t.stats[slot * STAT_DOUBLES + STAT_RETAINED_PACKETS] -= slice.packets[e];
       t.stats[slot * STAT_DOUBLES + STAT_RETAINED_BYTES] -= slice.bytes[e];
     }
-    this.historyEntries -= slice.length;
+    this.historyEntries -= slice.length + (slice.residue === null ? 0 : slice.residue.rows);
   }
 
   /** Merges slices that aged out of their tier into the next tier's aligned slices. */
@@ -572,7 +638,8 @@ export class FlowStore {
     let before = 0;
     for (const slice of group) {
       merged.addCountersOf(slice);
-      before += slice.length;
+      before += slice.length + (slice.residue === null ? 0 : slice.residue.rows);
+      if (slice.residue !== null) this.residueOf(merged).addAll(slice.residue);
       const last = slice.lastSecond;
       for (let e = 0; e < slice.length; e++) {
         const slot = slice.slots[e];
@@ -600,7 +667,8 @@ export class FlowStore {
       merged.bytes[e] = sb[slot];
     }
     merged.length = n;
-    this.historyEntries += n - before;
+    merged.residue?.prune();
+    this.historyEntries += n + (merged.residue === null ? 0 : merged.residue.rows) - before;
     return merged;
   }
 

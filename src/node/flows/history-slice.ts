@@ -1,4 +1,5 @@
 import { UNDECODED_REASON_COUNT } from '../decode/decode-outcome.js';
+import type { EvictedResidue } from './evicted-residue.js';
 
 /**
  * The traffic of one closed stretch of time (1 s for recent data, coarser further back): per flow slot
@@ -22,9 +23,11 @@ export class HistorySlice {
   /** Per undecoded reason (decode-outcome.ts) the frames and bytes. */
   readonly undecodedPackets = new Float64Array(UNDECODED_REASON_COUNT);
   readonly undecodedBytes = new Float64Array(UNDECODED_REASON_COUNT);
-  /** IP traffic of flows evicted while it was counted in this slice's open second or dropped at merge. */
+  /** IP traffic whose flow could not be told any more (stale entries dropped at merge): in no row. */
   evictedPackets = 0;
   evictedBytes = 0;
+  /** Traffic of flows evicted from the table while this slice held entries for them, per address/service. */
+  residue: EvictedResidue | null = null;
 
   constructor(startSecond: number, spanSeconds: number, entryCapacity: number) {
     this.startSecond = startSecond;

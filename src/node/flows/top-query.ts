@@ -1,5 +1,14 @@
 import { formatAddress } from '../../util/ip-address.js';
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
+import {
+  ADDRESS_DST_BYTES,
+  ADDRESS_DST_PACKETS,
+  ADDRESS_SELF_BYTES,
+  ADDRESS_SELF_PACKETS,
+  ADDRESS_SRC_BYTES,
+  ADDRESS_SRC_PACKETS,
+  type EvictedResidue,
+} from './evicted-residue.js';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
 import { denseSelection, type FlowSelection, type FlowStore } from './flow-store.js';
 import {
@@ -84,15 +93,19 @@ export interface TopReport {
   totals: { packets: number; bytes: number; ipPackets: number; ipBytes: number };
   undecoded: Record<string, number>;
   window: { seconds: number | null; from: number | null; to: number | null; complete: boolean };
-  /** Traffic of flows evicted for memory: not in any row. Zero means every row is exact. */
-  evicted: { flows: number; packets: number; bytes: number };
+  /**
+   * Traffic of flows evicted for memory. Host, src, dst, port and proto rows still include it (per
+   * address and service, see evicted-residue.ts) except `inNoRowPackets`; flow and pair rows do not.
+   */
+  evicted: { flows: number; packets: number; bytes: number; inNoRowPackets: number };
   exact: boolean;
 }
 
 /** Answers "top N by metric per grouping in a window" from a FlowStore. Allocates per question only. */
 export function queryTop(store: FlowStore, query: TopQuery): TopReport {
   const { flows, totals, coverage } = store.select(query.windowSeconds);
-  const rows = query.group === 'flow' ? flowRows(store, flows, query) : groupRows(store, flows, query);
+  const rows =
+    query.group === 'flow' ? flowRows(store, flows, query) : groupRows(store, flows, totals.residue, query);
   const undecoded: Record<string, number> = {};
   let undecodedPackets = 0;
   let undecodedBytes = 0;
@@ -119,8 +132,20 @@ export function queryTop(store: FlowStore, query: TopQuery): TopReport {
       to: coverage.toSecond,
       complete: coverage.complete,
     },
-    evicted: { flows: store.evictedFlows, packets: totals.evictedPackets, bytes: totals.evictedBytes },
-    exact: totals.evictedPackets === 0 && coverage.complete,
+    evicted: {
+      flows: store.evictedFlows,
+      packets: totals.evictedPackets,
+      bytes: totals.evictedBytes,
+      inNoRowPackets: rowsMissEvictions(query.group)
+        ? totals.evictedPackets
+        : totals.evictedPackets - totals.residue.packets + totals.residue.otherPackets,
+    },
+    exact:
+      coverage.complete &&
+      (totals.evictedPackets === 0 ||
+        (!rowsMissEvictions(query.group) &&
+          totals.residue.otherPackets === 0 &&
+          totals.evictedPackets === totals.residue.packets)),
   };
 }
 
@@ -204,9 +229,15 @@ function flowRows(
   return { rows, groups: flows.count };
 }
 
+/** Flow and pair rows cannot include evicted flows' traffic (it is kept per address and service only). */
+function rowsMissEvictions(group: Grouping): boolean {
+  return group === 'flow' || group === 'pair';
+}
+
 function groupRows(
   store: FlowStore,
   flows: FlowSelection,
+  residue: EvictedResidue,
   query: TopQuery,
 ): { rows: TopRow[]; groups: number } {
   const t = store.table;
@@ -308,6 +339,7 @@ function groupRows(
       v[base + COL_FLOWS] += 1;
     }
   }
+  addResidue(agg, residue, mode);
   const v = agg.values;
   const col = query.by === 'bytes' ? COL_BYTES : COL_PACKETS;
   const { order, keys } = rankRows(
@@ -345,6 +377,59 @@ function copyWords(from: Int32Array, at: number, to: Int32Array, toAt: number): 
   to[toAt + 1] = from[at + 1];
   to[toAt + 2] = from[at + 2];
   to[toAt + 3] = from[at + 3];
+}
+
+/** Adds evicted flows' traffic to the address or service groups it belongs to. */
+function addResidue(agg: GroupAggregator, residue: EvictedResidue, mode: number): void {
+  const key = agg.key;
+  if (mode === MODE_HOST || mode === MODE_SRC || mode === MODE_DST) {
+    const a = residue.addresses;
+    const r = a.values;
+    for (let g = 0; g < a.count; g++) {
+      const base = g * GROUP_COLUMNS;
+      let packets: number;
+      let bytes: number;
+      let sentPackets = 0;
+      let sentBytes = 0;
+      if (mode === MODE_HOST) {
+        packets =
+          r[base + ADDRESS_SRC_PACKETS] + r[base + ADDRESS_DST_PACKETS] - r[base + ADDRESS_SELF_PACKETS];
+        bytes = r[base + ADDRESS_SRC_BYTES] + r[base + ADDRESS_DST_BYTES] - r[base + ADDRESS_SELF_BYTES];
+        sentPackets = r[base + ADDRESS_SRC_PACKETS];
+        sentBytes = r[base + ADDRESS_SRC_BYTES];
+      } else if (mode === MODE_SRC) {
+        packets = sentPackets = r[base + ADDRESS_SRC_PACKETS];
+        bytes = sentBytes = r[base + ADDRESS_SRC_BYTES];
+      } else {
+        packets = r[base + ADDRESS_DST_PACKETS];
+        bytes = r[base + ADDRESS_DST_BYTES];
+      }
+      if (packets === 0) continue;
+      for (let w = 0; w < 5; w++) key[w] = a.keys[g * GROUP_KEY_STRIDE + w];
+      const to = agg.group() * GROUP_COLUMNS;
+      const v = agg.values;
+      v[to + COL_PACKETS] += packets;
+      v[to + COL_BYTES] += bytes;
+      v[to + COL_FORWARD_PACKETS] += sentPackets;
+      v[to + COL_FORWARD_BYTES] += sentBytes;
+    }
+  } else if (mode === MODE_PORT || mode === MODE_PROTO) {
+    const s = residue.services;
+    for (let g = 0; g < s.count; g++) {
+      key[0] = s.keys[g * GROUP_KEY_STRIDE];
+      if (mode === MODE_PORT) {
+        const portPlusOne = s.keys[g * GROUP_KEY_STRIDE + 1];
+        key[1] = portPlusOne === 0 ? 0 : portPlusOne - 1;
+        key[2] = portPlusOne === 0 ? 0 : 1;
+      }
+      const to = agg.group() * GROUP_COLUMNS;
+      const v = agg.values;
+      v[to + COL_PACKETS] += s.values[g * GROUP_COLUMNS + COL_PACKETS];
+      v[to + COL_BYTES] += s.values[g * GROUP_COLUMNS + COL_BYTES];
+      v[to + COL_FORWARD_PACKETS] += s.values[g * GROUP_COLUMNS + COL_PACKETS];
+      v[to + COL_FORWARD_BYTES] += s.values[g * GROUP_COLUMNS + COL_BYTES];
+    }
+  }
 }
 
 /** Compares two addresses stored as int32 words, as unsigned numbers (network order). */
