@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { openCaptureFile } from '../node/capture/capture-file-source.js';
-import { FlowStore } from '../node/flows/flow-store.js';
-import { queryTop } from '../node/flows/top-query.js';
-import { FrameAccountant } from '../node/frame-accountant.js';
+import { ParallelAnalysis } from '../node/offline/parallel-analysis.js';
 import { SniffmeshError } from '../util/errors.js';
 import { addReportOptions, type ReportOptionValues, reportSettings } from './common-options.js';
 import { ProgressLine } from './progress-line.js';
@@ -28,12 +26,12 @@ export function registerAnalyzeCommand(program: Command, output: { out: (text: s
     const settings = reportSettings({ ...values, retention: values.retention });
     // A file's window is counted back from its last frame: keep enough history for the window asked.
     const retentionSeconds = Math.max(settings.retentionSeconds, settings.query.windowSeconds ?? 0);
-    const store = new FlowStore({
+    // Reading + decoding here, counting in a worker (see parallel-analysis.ts).
+    const analysis = new ParallelAnalysis({
       maxFlows: settings.maxFlows,
       retentionSeconds,
-      localNetworks: settings.localNetworks,
+      localNets: settings.localNetworks.describe(),
     });
-    const accountant = new FrameAccountant(store);
     const source = openCaptureFile(file, { realtime: values.realtime === true });
     const progress = new ProgressLine(file === '-' ? 'stdin' : file, {
       bytesRead: () => source.counters().bytesRead,
@@ -43,7 +41,7 @@ export function registerAnalyzeCommand(program: Command, output: { out: (text: s
     progress.start();
     let failure: unknown = null;
     try {
-      await source.run(accountant);
+      await analysis.run(source);
     } catch (error) {
       failure = error;
     } finally {
@@ -51,9 +49,12 @@ export function registerAnalyzeCommand(program: Command, output: { out: (text: s
     }
     // A damaged file still reports every frame before the damage; a file that yielded nothing just fails.
     const partial = failure instanceof SniffmeshError && failure.code === 'CAPTURE_FILE_CORRUPT';
-    if (failure !== null && (!partial || source.counters().frames === 0)) throw failure;
-    store.closeAll();
-    const report = queryTop(store, settings.query);
+    if (failure !== null && (!partial || source.counters().frames === 0)) {
+      await analysis.close();
+      throw failure;
+    }
+    const report = await analysis.query(settings.query);
+    await analysis.close();
     if (settings.json) {
       output.out(
         reportJson(report, {
