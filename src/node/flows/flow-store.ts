@@ -197,8 +197,17 @@ export class FlowStore {
     this.residueAllTime = new EvictedResidue(Math.max(RESIDUE_ROWS_ALL_TIME_MIN, Math.floor(maxFlows / 8)));
   }
 
-  /** Counts one decoded IP packet of `wireLength` bytes seen at tsSeconds + tsNanos. */
-  addPacket(f: FlowFacts, wireLength: number, tsSeconds: number, tsNanos: number): void {
+  /**
+   * Counts one decoded IP packet of `wireLength` bytes seen at tsSeconds + tsNanos. `hash` is
+   * FlowTable.hashFacts(f), which a caller on another thread may have computed already.
+   */
+  addPacket(
+    f: FlowFacts,
+    wireLength: number,
+    tsSeconds: number,
+    tsNanos: number,
+    hash: number = FlowTable.hashFacts(f),
+  ): void {
     if (tsSeconds > this.openSecond) this.rollTo(tsSeconds);
     if (tsSeconds > this.newestSecond) this.newestSecond = tsSeconds;
     const open = this.openSlice;
@@ -207,7 +216,6 @@ export class FlowStore {
     this.framePackets++;
     this.frameBytes += wireLength;
     const t = this.table;
-    const hash = FlowTable.hashFacts(f);
     let slot = t.find(f, hash);
     const time = tsSeconds + tsNanos * 1e-9;
     if (slot < 0) slot = this.insertFlow(f, hash, time);

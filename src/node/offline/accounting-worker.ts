@@ -7,6 +7,7 @@ import { queryTop, type TopQuery } from '../flows/top-query.js';
 import {
   CONTROL_FAILED,
   R_DST,
+  R_HASH,
   R_META,
   R_NANOS,
   R_OUTCOME,
@@ -82,7 +83,7 @@ function countBatch(store: FlowStore, r: Int32Array, count: number, facts: Recor
     dst[1] = r[at + R_DST + 1];
     dst[2] = r[at + R_DST + 2];
     dst[3] = r[at + R_DST + 3];
-    store.addPacket(facts, r[at + R_WIRE_LENGTH], r[at + R_SECONDS], r[at + R_NANOS]);
+    store.addPacket(facts, r[at + R_WIRE_LENGTH], r[at + R_SECONDS], r[at + R_NANOS], r[at + R_HASH]);
   }
 }
 

@@ -1,10 +1,12 @@
 import type { FrameSink } from '../capture/frame-sink.js';
 import { DECODED } from '../decode/decode-outcome.js';
 import { PacketDecoder } from '../decode/packet-decoder.js';
+import { FlowTable } from '../flows/flow-table.js';
 import {
   BATCH_RECORDS,
   CONTROL_FAILED,
   R_DST,
+  R_HASH,
   R_META,
   R_NANOS,
   R_OUTCOME,
@@ -71,6 +73,7 @@ export class BatchingFrameSink implements FrameSink {
       r[at + R_DST + 1] = dst[1];
       r[at + R_DST + 2] = dst[2];
       r[at + R_DST + 3] = dst[3];
+      r[at + R_HASH] = FlowTable.hashFacts(d);
     }
     if (++this.count === BATCH_RECORDS) this.handOver(STATE_FULL);
   }

@@ -6,7 +6,7 @@
  *
  * Record layout (REC_WORDS int32 words): outcome (decode-outcome.ts), wire length, timestamp seconds,
  * nanoseconds, TCP flags, ipVersion << 8 | protocol, srcPort << 16 | dstPort, source address (4 words),
- * destination address (4 words). Undecoded frames use only the first three words.
+ * destination address (4 words), flow hash. Undecoded frames use only the first four words.
  */
 export const REC_WORDS = 16;
 export const R_OUTCOME = 0;
@@ -18,6 +18,8 @@ export const R_META = 5;
 export const R_PORTS = 6;
 export const R_SRC = 7;
 export const R_DST = 11;
+/** FlowTable.hashFacts of the flow, computed on the reading side to balance the two threads. */
+export const R_HASH = 15;
 
 /** Records per batch: 64k records of 64 bytes (4 MiB), large enough that hand-overs are rare. */
 export const BATCH_RECORDS = 65_536;
