@@ -34,7 +34,7 @@ export function registerAnalyzeCommand(program: Command, output: { out: (text: s
     });
     const source = openCaptureFile(file, { realtime: values.realtime === true });
     const progress = new ProgressLine(file === '-' ? 'stdin' : file, {
-      bytesRead: () => source.counters().bytesRead,
+      bytesRead: () => source.bytesRead,
       totalBytes: () => source.fileSize,
       frames: () => source.counters().frames,
     });
