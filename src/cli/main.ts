@@ -27,6 +27,21 @@ export async function main(argv: string[]): Promise<number> {
     });
   registerAnalyzeCommand(program, output);
   registerCaptureCommand(program, output);
+  program.addHelpText(
+    'after',
+    `
+Report flags (analyze and capture):
+  -g, --group host|src|dst|pair|flow|port|proto   what a row is (default host)
+  -b, --by bytes|packets                          rank rows by (default bytes)
+  -n, --limit N                                   rows; 0 = all (default 10)
+  -w, --window SECONDS                            only the last N seconds
+  --json                                          one JSON object on stdout
+  --max-flows N, --retention SECONDS, --local-net CIDR   memory budget, history, this host's networks
+capture flags: -i IFACE, -f FILTER, -s SNAPLEN, --no-promisc, -B MiB, -d SECONDS, --refresh SECONDS
+analyze flags: FILE (- = stdin; pcap, pcapng, gzip), --realtime
+
+Exit codes: 0 ok, 1 runtime error, 2 usage error. 'sniffmesh help <command>' shows every flag.`,
+  );
   for (const command of program.commands) command.exitOverride();
   try {
     await program.parseAsync(argv);
