@@ -314,12 +314,10 @@ export class FlowStore {
     totals: TrafficTotals;
     coverage: WindowCoverage;
   } {
-    const t = this.table;
     this.ensureScratch();
     const id = this.nextScratchId();
     const sp = this.scratchPackets;
     const sb = this.scratchBytes;
-    const stamp = this.scratchStamp;
     const list = this.scratchSlots;
     let n = 0;
     const totals: TrafficTotals = {
@@ -345,6 +343,7 @@ export class FlowStore {
       };
     }
     const windowStart = newest - windowSeconds + 1;
+    const stale = { packets: 0, bytes: 0 };
     let from = Number.POSITIVE_INFINITY;
     let straddled = false;
     for (let i = this.slices.length - 1; i >= 0; i--) {
@@ -368,24 +367,10 @@ export class FlowStore {
         totals.evictedPackets += slice.residue.packets;
         totals.evictedBytes += slice.residue.bytes;
       }
-      const last = slice.lastSecond;
-      for (let e = 0; e < slice.length; e++) {
-        const slot = slice.slots[e];
-        if (t.insertedAtSecond(slot) > last) {
-          totals.evictedPackets += slice.packets[e];
-          totals.evictedBytes += slice.bytes[e];
-          continue;
-        }
-        if (stamp[slot] !== id) {
-          stamp[slot] = id;
-          sp[slot] = 0;
-          sb[slot] = 0;
-          list[n++] = slot;
-        }
-        sp[slot] += slice.packets[e];
-        sb[slot] += slice.bytes[e];
-      }
+      n = this.accumulateEntries(slice, id, n, stale);
     }
+    totals.evictedPackets += stale.packets;
+    totals.evictedBytes += stale.bytes;
     const complete = windowStart >= this.historyStartSecond && !straddled;
     const packets = new Float64Array(n);
     const bytes = new Float64Array(n);
@@ -634,38 +619,23 @@ export class FlowStore {
   }
 
   private mergeSlices(group: HistorySlice[], startSecond: number, spanSeconds: number): HistorySlice {
-    const t = this.table;
     this.ensureScratch();
     const id = this.nextScratchId();
     const sp = this.scratchPackets;
     const sb = this.scratchBytes;
-    const stamp = this.scratchStamp;
     const list = this.scratchSlots;
     const merged = new HistorySlice(startSecond, spanSeconds, 0);
+    const stale = { packets: 0, bytes: 0 };
     let n = 0;
     let before = 0;
     for (const slice of group) {
       merged.addCountersOf(slice);
       before += slice.length + (slice.residue === null ? 0 : slice.residue.rows);
       if (slice.residue !== null) this.residueOf(merged).addAll(slice.residue);
-      const last = slice.lastSecond;
-      for (let e = 0; e < slice.length; e++) {
-        const slot = slice.slots[e];
-        if (t.insertedAtSecond(slot) > last) {
-          merged.evictedPackets += slice.packets[e];
-          merged.evictedBytes += slice.bytes[e];
-          continue;
-        }
-        if (stamp[slot] !== id) {
-          stamp[slot] = id;
-          sp[slot] = 0;
-          sb[slot] = 0;
-          list[n++] = slot;
-        }
-        sp[slot] += slice.packets[e];
-        sb[slot] += slice.bytes[e];
-      }
+      n = this.accumulateEntries(slice, id, n, stale);
     }
+    merged.evictedPackets += stale.packets;
+    merged.evictedBytes += stale.bytes;
     merged.slots = list.slice(0, n);
     merged.packets = new Float64Array(n);
     merged.bytes = new Float64Array(n);
@@ -688,6 +658,43 @@ export class FlowStore {
       drop++;
     }
     if (drop > 0) this.slices.splice(0, drop);
+  }
+
+  /**
+   * Adds the slice's entries into the scratch sums of question `id`, listing slots seen for the first
+   * time after `count` in scratchSlots; returns the new count. Entries whose slot has a newer occupant
+   * (stale) go to `stale` instead.
+   */
+  private accumulateEntries(
+    slice: HistorySlice,
+    id: number,
+    count: number,
+    stale: { packets: number; bytes: number },
+  ): number {
+    const t = this.table;
+    const sp = this.scratchPackets;
+    const sb = this.scratchBytes;
+    const stamp = this.scratchStamp;
+    const list = this.scratchSlots;
+    const last = slice.lastSecond;
+    let n = count;
+    for (let e = 0; e < slice.length; e++) {
+      const slot = slice.slots[e];
+      if (t.insertedAtSecond(slot) > last) {
+        stale.packets += slice.packets[e];
+        stale.bytes += slice.bytes[e];
+        continue;
+      }
+      if (stamp[slot] !== id) {
+        stamp[slot] = id;
+        sp[slot] = 0;
+        sb[slot] = 0;
+        list[n++] = slot;
+      }
+      sp[slot] += slice.packets[e];
+      sb[slot] += slice.bytes[e];
+    }
+    return n;
   }
 
   private ensureScratch(): void {
