@@ -139,19 +139,24 @@ function keepHeaviest(
   addressRows: boolean,
 ): { kept: GroupAggregator; droppedPackets: number; droppedBytes: number } {
   const v = table.values;
-  const weight = (g: number) =>
-    addressRows
-      ? v[g * GROUP_COLUMNS + ADDRESS_SRC_BYTES] + v[g * GROUP_COLUMNS + ADDRESS_DST_BYTES]
-      : v[g * GROUP_COLUMNS + COL_BYTES];
-  const order = Array.from({ length: table.count }, (_, g) => g).sort((a, b) => weight(b) - weight(a));
+  const weights = new Float64Array(table.count);
+  for (let g = 0; g < table.count; g++) {
+    const base = g * GROUP_COLUMNS;
+    weights[g] = addressRows
+      ? v[base + ADDRESS_SRC_BYTES] + v[base + ADDRESS_DST_BYTES]
+      : v[base + COL_BYTES];
+  }
+  // The maxRows-th heaviest weight, from a typed-array sort (no comparator calls).
+  const sorted = weights.slice().sort();
+  const threshold = sorted[sorted.length - maxRows];
   const kept = new GroupAggregator(table.keyWords, maxRows);
   let droppedPackets = 0;
   let droppedBytes = 0;
   const firstValue = addressRows ? ADDRESS_SELF_BYTES : COL_PACKETS;
-  for (let i = 0; i < order.length; i++) {
-    const g = order[i];
+  for (let g = 0; g < table.count; g++) {
     const base = g * GROUP_COLUMNS;
-    if (i >= maxRows) {
+    // Heavier than the threshold stays; at the threshold, rows stay while there is room.
+    if (weights[g] < threshold || (weights[g] === threshold && kept.count >= maxRows)) {
       if (addressRows) {
         droppedPackets +=
           v[base + ADDRESS_SRC_PACKETS] + v[base + ADDRESS_DST_PACKETS] - v[base + ADDRESS_SELF_PACKETS];
