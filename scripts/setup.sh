@@ -7,12 +7,13 @@
 #   - python3-scapy: builds reference frames for the decoder tests
 #   - golang-github-google-gopacket-dev: ships the pcapng conformance captures the reader is tested on
 #   - util-linux (setpriv): the no-permission capture test drops root with it
+#   - ethtool: capture --disable-offloads
 #   - build-essential, python3: node-gyp toolchain (cap and native/ build from source)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(libpcap-dev tshark tcpdump tcpreplay netsniff-ng pmacct iproute2 iptables python3-scapy
-  golang-github-google-gopacket-dev util-linux build-essential python3 procps time)
+  golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -18,7 +18,8 @@ import { parseSniffmeshReport } from './output-checks.js';
 import { writeTrafgenConfig } from './trafgen-config.js';
 import { removeStaleVethPairs, VethPair } from './veth-pair.js';
 
-export type LiveReceiver = 'sniffmesh' | 'tcpdump';
+/** `sniffmesh-offloads-off` runs `sniffmesh capture --disable-offloads`. */
+export type LiveReceiver = 'sniffmesh' | 'sniffmesh-offloads-off' | 'tcpdump';
 export type LiveSender = 'tcpreplay' | 'trafgen';
 
 export const LOSS_THRESHOLD = 0.001;
@@ -273,6 +274,7 @@ async function measureOne(
           '--duration',
           `${durationSeconds}`,
           '--json',
+          ...(receiver === 'sniffmesh-offloads-off' ? ['--disable-offloads'] : []),
         ];
   const notes: string[] = [];
   let windowClosedEarly = false;

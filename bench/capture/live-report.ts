@@ -84,7 +84,12 @@ export function formatLiveSummaryMarkdown(results: LiveResults): string {
     '| --- | --- | --- | --- |',
   ];
   for (const summary of results.receivers) {
-    const label = summary.receiver === 'tcpdump' ? 'tcpdump -B 65536' : 'sniffmesh capture';
+    const label =
+      summary.receiver === 'tcpdump'
+        ? 'tcpdump -B 65536'
+        : summary.receiver === 'sniffmesh'
+          ? 'sniffmesh capture'
+          : 'sniffmesh capture --disable-offloads';
     if (summary.completedRuns === 0) {
       lines.push(`| ${label} | no run completed | | |`);
       continue;

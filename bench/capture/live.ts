@@ -3,7 +3,7 @@
  *
  *   node dist/bench/capture/live.js [--rates 100000,250000,500000,1000000] [--seconds-per-rate 4]
  *     [--max-packets 1000000] [--trafgen-packets 2000000] [--trafgen-frames 2000]
- *     [--receivers sniffmesh,tcpdump] [--repeats 1] [--frames-snaplen 128] [--sniffmesh-cmd CMD] [--json]
+ *     [--receivers sniffmesh,sniffmesh-offloads-off,tcpdump] [--repeats 1] [--frames-snaplen 128] [--sniffmesh-cmd CMD] [--json]
  *
  * Also reachable as `npm run bench:capture -- --live` (after the offline benchmark) or `-- --live-only`.
  */
@@ -52,8 +52,10 @@ export function liveOptionsFrom(
     .map((text) => integer('rates', text, 0, 1));
   const receivers = (values.receivers ?? 'sniffmesh,tcpdump').split(',') as LiveReceiver[];
   for (const receiver of receivers) {
-    if (receiver !== 'sniffmesh' && receiver !== 'tcpdump') {
-      throw new UsageError(`--receivers takes sniffmesh and/or tcpdump, got '${receiver}'`);
+    if (receiver !== 'sniffmesh' && receiver !== 'sniffmesh-offloads-off' && receiver !== 'tcpdump') {
+      throw new UsageError(
+        `--receivers takes sniffmesh, sniffmesh-offloads-off and/or tcpdump, got '${receiver}'`,
+      );
     }
   }
   return {

@@ -12,6 +12,7 @@ interface CaptureOptionValues extends ReportOptionValues {
   filter: string;
   snaplen: string;
   promisc: boolean;
+  disableOffloads?: boolean;
   bufferSize?: string;
   duration?: string;
   refresh: string;
@@ -45,6 +46,10 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       '-B, --buffer-size <MiB>',
       'kernel capture buffer in MiB (default: see README, sized against loss)',
     )
+    .option(
+      '--disable-offloads',
+      'switch GRO/GSO/TSO off on the interface while capturing (far less loss with cap; restored afterwards)',
+    )
     .option('-d, --duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--refresh <seconds>', 'table refresh interval on a terminal', '1');
   addReportOptions(command);
@@ -64,6 +69,7 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       snaplen,
       promiscuous: values.promisc,
       bufferSizeBytes,
+      disableOffloads: values.disableOffloads === true,
       maxFlows: settings.maxFlows,
       retentionSeconds: settings.retentionSeconds,
       localNets: settings.localNetworks.describe(),

@@ -143,6 +143,37 @@ describe.skipIf(!root)('sniffmesh capture across a veth pair', () => {
     });
   });
 
+  it('with --disable-offloads switches segmentation offloads off while capturing and restores them', async () => {
+    const offloads = async () => {
+      const result = await runInNamespace(pair.receiverNamespace, 'ethtool', ['-k', pair.receiverInterface]);
+      const on = (feature: string) => new RegExp(`^${feature}: on`, 'm').test(result.stdout);
+      return { gso: on('generic-segmentation-offload'), tso: on('tcp-segmentation-offload') };
+    };
+    const before = await offloads();
+    expect(before.gso || before.tso, 'a veth starts with segmentation offloads on').toBe(true);
+    const child = spawnInNamespace(pair.receiverNamespace, 'node', [
+      cli,
+      'capture',
+      '-i',
+      pair.receiverInterface,
+      '--filter',
+      `udp port ${TEST_UDP_PORT}`,
+      '--json',
+      '--duration',
+      '3',
+      '--disable-offloads',
+    ]);
+    const output = collectOutput(child);
+    await waitForStderr(child, /capturing on/, 15_000);
+    expect(await offloads()).toEqual({ gso: false, tso: false });
+    await send(pair, PAYLOAD_SIZES);
+    const result = await output;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const json = JSON.parse(result.stdout) as CaptureJson;
+    expect(json.totals).toMatchObject({ packets: PAYLOAD_SIZES.length, bytes: expectedBytes });
+    expect(await offloads()).toEqual(before);
+  });
+
   it('fails with exit code 1 and one clear line for an unknown interface', async () => {
     const result = await runInNamespace(pair.receiverNamespace, 'node', [
       cli,

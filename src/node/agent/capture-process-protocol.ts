@@ -10,6 +10,8 @@ export interface CaptureProcessSettings {
   snaplen: number;
   promiscuous: boolean;
   bufferSizeBytes: number | undefined;
+  /** Switch GRO/GSO/TSO off on the interface while capturing (interface-offloads.ts). */
+  disableOffloads: boolean;
   maxFlows: number;
   retentionSeconds: number;
   /** --local-net blocks; the capture process adds the host's own interface addresses itself. */

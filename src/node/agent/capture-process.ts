@@ -1,4 +1,5 @@
 import { SniffmeshError } from '../../util/errors.js';
+import { disableOffloads } from '../capture/interface-offloads.js';
 import { LiveCaptureSource } from '../capture/live-capture-source.js';
 import { listLocalAddresses } from '../capture/network-interfaces.js';
 import { FlowStore } from '../flows/flow-store.js';
@@ -25,6 +26,9 @@ import type {
 
 /** How often finished seconds are closed when no packet does it (so windows keep moving). */
 const CLOCK_TICK_MS = 200;
+
+/** Restores the interface's offloads if this process switched them off (idempotent). */
+let restoreOffloads: () => void = () => {};
 
 function send(message: FromCaptureProcess): void {
   process.send?.(message);
@@ -55,6 +59,8 @@ function start(settings: CaptureProcessSettings): void {
     promiscuous: settings.promiscuous,
     kernelBufferBytes: settings.bufferSizeBytes,
   });
+  // Before the capture opens: libpcap sizes the ring's slots when it activates.
+  if (settings.disableOffloads) restoreOffloads = disableOffloads(source.interfaceName);
   const counters = (): CaptureCountersMessage => {
     const c = source.counters();
     return {
@@ -75,6 +81,7 @@ function start(settings: CaptureProcessSettings): void {
     (error: unknown) => {
       running = false;
       clearInterval(clock);
+      restoreOffloads();
       send({ type: 'error', error: serializeError(error) });
     },
   );
@@ -84,6 +91,7 @@ function start(settings: CaptureProcessSettings): void {
     } else if (message.type === 'stop') {
       abort.abort();
       clearInterval(clock);
+      restoreOffloads();
       // Count the last partial second too: a stopping capture reports everything it saw.
       store.closeAll();
       send({ type: 'stopped', id: message.id, counters: counters() });
@@ -98,7 +106,14 @@ function start(settings: CaptureProcessSettings): void {
 // Ctrl-C reaches the whole process group: the agent decides when capture stops, so ignore it here.
 process.on('SIGINT', () => {});
 // When the agent goes away, so does its capture.
-process.on('disconnect', () => process.exit(0));
+process.on('disconnect', () => {
+  restoreOffloads();
+  process.exit(0);
+});
+process.on('SIGTERM', () => {
+  restoreOffloads();
+  process.exit(0);
+});
 process.once('message', (first: { type: 'start'; settings: CaptureProcessSettings }) => {
   try {
     if (first.type !== 'start') throw new Error(`capture process expected 'start', got '${first.type}'`);
