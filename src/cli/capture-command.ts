@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
-import { offloadsOn } from '../node/capture/interface-offloads.js';
 import type { CaptureCountersMessage } from '../node/agent/capture-process-protocol.js';
+import { offloadsOn } from '../node/capture/interface-offloads.js';
 import type { TopReport } from '../node/flows/top-query.js';
 import type { SniffmeshError } from '../util/errors.js';
 import { addReportOptions, parseInteger, type ReportOptionValues, reportSettings } from './common-options.js';
