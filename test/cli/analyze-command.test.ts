@@ -374,7 +374,16 @@ describe('sniffmesh --help', () => {
 
   it('capture --help lists every capture flag of the README table as well as the report flags', async () => {
     const { report, capture } = readmeFlags();
-    expect(capture).toEqual(['-i', '-f', '-s', '--no-promisc', '-B', '-d', '--refresh']);
+    expect(capture).toEqual([
+      '-i',
+      '-f',
+      '-s',
+      '--no-promisc',
+      '-B',
+      '-d',
+      '--refresh',
+      '--disable-offloads',
+    ]);
     const result = await runCli(['capture', '--help']);
     expect(result.exitCode).toBe(0);
     for (const flag of [...capture, ...report]) {
