@@ -12,6 +12,7 @@ import {
   deleteAllNamespaces,
   isRoot,
   runInNamespace,
+  sendUdpDatagrams,
   spawnInNamespace,
   type VethNamespacePair,
 } from '../helpers/netns.js';
@@ -22,19 +23,6 @@ const TEST_UDP_PORT = 47_002;
 const FRAME_OVERHEAD_BYTES = 42;
 /** 300 payload sizes from 1 to 1,400 bytes (below the MTU: no fragments). */
 const PAYLOAD_SIZES = Array.from({ length: 300 }, (_, i) => ((i * 577) % 1400) + 1);
-
-const SEND_SCRIPT = `
-const dgram = require('node:dgram');
-const [host, port, ...sizes] = process.argv.slice(1);
-const socket = dgram.createSocket('udp4');
-let next = 0;
-const sendNext = (error) => {
-  if (error) { console.error(error.message); process.exit(1); }
-  if (next === sizes.length) { socket.close(); return; }
-  socket.send(Buffer.alloc(Number(sizes[next++]), 0x42), Number(port), host, sendNext);
-};
-sendNext();
-`;
 
 const root = isRoot();
 if (!root) console.warn('skipping sniffmesh capture namespace tests: they need root (CI runs as root)');
@@ -56,15 +44,8 @@ function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs: number):
   });
 }
 
-async function send(pair: VethNamespacePair, sizes: readonly number[]): Promise<void> {
-  const result = await runInNamespace(pair.senderNamespace, 'node', [
-    '-e',
-    SEND_SCRIPT,
-    pair.receiverAddress,
-    String(TEST_UDP_PORT),
-    ...sizes.map(String),
-  ]);
-  if (result.exitCode !== 0) throw new Error(`sending failed: ${result.stderr}`);
+function send(pair: VethNamespacePair, sizes: readonly number[]): Promise<void> {
+  return sendUdpDatagrams(pair, TEST_UDP_PORT, sizes);
 }
 
 interface CaptureJson {

@@ -186,3 +186,35 @@ export function runInNamespace(
   child.stdin?.end();
   return collectOutput(child);
 }
+
+const SEND_UDP_SCRIPT = `
+const dgram = require('node:dgram');
+const [host, port, ...sizes] = process.argv.slice(1);
+const socket = dgram.createSocket('udp4');
+let next = 0;
+const sendNext = (error) => {
+  if (error) { console.error(error.message); process.exit(1); }
+  if (next === sizes.length) { socket.close(); return; }
+  socket.send(Buffer.alloc(Number(sizes[next++]), 0x5a), Number(port), host, sendNext);
+};
+sendNext();
+`;
+
+/**
+ * Sends one UDP datagram per payload size, in order, from the sender namespace to the receiver's address
+ * and `port` (node's dgram: exactly known frame sizes, Ethernet + IPv4 + UDP = 42 bytes of headers).
+ */
+export async function sendUdpDatagrams(
+  pair: VethNamespacePair,
+  port: number,
+  payloadSizes: readonly number[],
+): Promise<void> {
+  const result = await runInNamespace(pair.senderNamespace, 'node', [
+    '-e',
+    SEND_UDP_SCRIPT,
+    pair.receiverAddress,
+    String(port),
+    ...payloadSizes.map(String),
+  ]);
+  if (result.exitCode !== 0) throw new Error(`sending datagrams failed: ${result.stderr}`);
+}

@@ -70,11 +70,6 @@ export class HistorySlice {
     this.evictedBytes += other.evictedBytes;
   }
 
-  /** Bytes of memory the slice holds (for the memory budget). */
-  get memoryBytes(): number {
-    return this.slots.length * 20 + 200;
-  }
-
   private reserve(n: number): void {
     const slots = new Int32Array(n);
     slots.set(this.slots.subarray(0, this.length));

@@ -19,6 +19,7 @@ import {
   deleteAllNamespaces,
   isRoot,
   runInNamespace,
+  sendUdpDatagrams,
   spawnInNamespace,
   type VethNamespacePair,
 } from '../../helpers/netns.js';
@@ -36,19 +37,6 @@ const PROGRESS_INTERVAL_MS = 50;
 
 /** 200 payload sizes from 1 to 1,400 bytes (no IP fragmentation at MTU 1500). */
 const PAYLOAD_SIZES = Array.from({ length: 200 }, (_, i) => ((i * 373) % 1400) + 1);
-
-const SEND_DATAGRAMS_SCRIPT = `
-const dgram = require('node:dgram');
-const [host, port, ...sizes] = process.argv.slice(1);
-const socket = dgram.createSocket('udp4');
-let next = 0;
-const sendNext = (error) => {
-  if (error) { console.error(error.message); process.exit(1); }
-  if (next === sizes.length) { socket.close(); return; }
-  socket.send(Buffer.alloc(Number(sizes[next++]), 0x5a), Number(port), host, sendNext);
-};
-sendNext();
-`;
 
 const LIST_INTERFACES_SCRIPT = `
 const m = await import(process.argv[1]);
@@ -148,15 +136,8 @@ function startProbe(
   return new ProbeProcess(spawnInNamespace(pair.receiverNamespace, command, commandArgs));
 }
 
-async function sendDatagrams(pair: VethNamespacePair, payloadSizes: readonly number[]): Promise<void> {
-  const result = await runInNamespace(pair.senderNamespace, 'node', [
-    '-e',
-    SEND_DATAGRAMS_SCRIPT,
-    pair.receiverAddress,
-    String(TEST_UDP_PORT),
-    ...payloadSizes.map(String),
-  ]);
-  if (result.exitCode !== 0) throw new Error(`sending datagrams failed: ${result.stderr}`);
+function sendDatagrams(pair: VethNamespacePair, sizes: readonly number[]): Promise<void> {
+  return sendUdpDatagrams(pair, TEST_UDP_PORT, sizes);
 }
 
 function sum(values: readonly number[]): number {
