@@ -456,7 +456,9 @@ describe.skipIf(!isRoot())('LiveCaptureSource on a veth pair between two network
     const { result, last } = await runProbeToError(
       pair,
       ['--interface', pair.receiverInterface],
-      ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'],
+      // Every capability dropped (CAP_NET_RAW with them) but still uid 0: a checkout under a private
+      // directory (mktemp -d is mode 700) stays readable, which nobody (uid 65534) could not rely on.
+      ['setpriv', '--bounding-set=-all', '--inh-caps=-all'],
     );
     expect(result.exitCode).toBe(1);
     expect(last).toEqual({
