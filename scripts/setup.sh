@@ -8,12 +8,13 @@
 #   - golang-github-google-gopacket-dev: ships the pcapng conformance captures the reader is tested on
 #   - util-linux (setpriv): the no-permission capture test drops root with it
 #   - ethtool: capture --disable-offloads
-#   - build-essential, python3: node-gyp toolchain (cap and native/ build from source)
+#   - build-essential, python3: node-gyp toolchain (cap, farmhash (swim's) and native/ build from source)
+#   - serf, stress-ng: the membership benchmark runs Serf side by side and saturates the CPUs
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(libpcap-dev tshark tcpdump tcpreplay netsniff-ng pmacct iproute2 iptables python3-scapy
-  golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time)
+  golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time serf stress-ng)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
@@ -35,5 +36,7 @@ fi
 # npm dependencies exactly as locked; cap and the native helper build from source here.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
-  npm ci --no-audit --no-fund >&2
+  # build-from-source: farmhash (a dependency of swim) would otherwise try prebuild-install's download
+  # from GitHub first; nothing may download binaries at install time, so it compiles with node-gyp.
+  npm_config_build_from_source=true npm ci --no-audit --no-fund >&2
 fi
