@@ -1,0 +1,58 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { UsageError } from '../util/errors.js';
+
+/** host:port as given by a user: host is an IPv4 address, a bracketed IPv6 address or a DNS name. */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Parses `host:port` (IPv6 as `[::1]:7946`). `what` names the flag for the error message.
+ * With `allowPortZero` the OS picks the port (tests).
+ */
+export function parseHostPort(text: string, what: string, allowPortZero = false): HostPort {
+  const trimmed = text.trim();
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]\s]+)):(\d{1,5})$/.exec(trimmed);
+  if (match === null) {
+    throw new UsageError(`${what}: '${text}' is not host:port (IPv6 as [addr]:port)`);
+  }
+  const host = match[1] ?? match[2] ?? '';
+  if (match[1] !== undefined && isIP(host) !== 6) {
+    throw new UsageError(`${what}: '${host}' is not an IPv6 address`);
+  }
+  const port = Number(match[3]);
+  if (port > 65535 || (port === 0 && !allowPortZero)) {
+    throw new UsageError(`${what}: port ${port} is out of range (1-65535)`);
+  }
+  return { host, port };
+}
+
+/** The canonical gossip address string of a member: `1.2.3.4:7946` or `[::1]:7946`. */
+export function formatHostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Parses a canonical gossip address (an IP literal, never a name) received from the network.
+ * Returns undefined for anything else, so a forged record can never make us send to a bad address.
+ */
+export function parseGossipAddress(text: unknown): HostPort | undefined {
+  if (typeof text !== 'string' || text.length > 64) return undefined;
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
+  if (match === null) return undefined;
+  const host = match[1] ?? match[2] ?? '';
+  const family = isIP(host);
+  if (family === 0 || (match[1] !== undefined && family !== 6)) return undefined;
+  const port = Number(match[3]);
+  if (port < 1 || port > 65535) return undefined;
+  return { host, port };
+}
+
+/** Resolves a seed's host name to one address (IP literals pass through), as a gossip address string. */
+export async function resolveSeed(seed: HostPort): Promise<string> {
+  if (isIP(seed.host) !== 0) return formatHostPort(seed.host, seed.port);
+  const { address } = await lookup(seed.host);
+  return formatHostPort(address, seed.port);
+}

@@ -1,0 +1,83 @@
+import type { MemberMetadata } from './member.js';
+
+/**
+ * The metadata a member gossips about itself, in its wire form: short keys, because every record is sent
+ * on every change and every anti-entropy repair (ONLY APPEND keys; never reuse one).
+ */
+export interface WireMetadata {
+  /** id */
+  i: string;
+  /** name */
+  n: string;
+  /** gRPC address */
+  g: string;
+  /** version */
+  v: string;
+  /** capture interface */
+  c: string;
+  /** capture filter */
+  f: string;
+  /** started at, ms */
+  s: number;
+  /** left at, ms: set only on the record a member sends when it leaves gracefully */
+  l?: number;
+}
+
+/** Limits on what a record may carry; a record beyond them is dropped as malformed. */
+export const MAX_NAME_CHARS = 128;
+export const MAX_ADDRESS_CHARS = 64;
+export const MAX_FILTER_CHARS = 512;
+const MAX_SHORT_CHARS = 64;
+
+export function toWireMetadata(meta: MemberMetadata): WireMetadata {
+  return {
+    i: meta.id,
+    n: meta.name,
+    g: meta.grpc,
+    v: meta.version,
+    c: meta.captureInterface,
+    f: meta.captureFilter,
+    s: meta.startedAtMs,
+  };
+}
+
+export function fromWireMetadata(wire: WireMetadata): MemberMetadata {
+  return {
+    id: wire.i,
+    name: wire.n,
+    grpc: wire.g,
+    version: wire.v,
+    captureInterface: wire.c,
+    captureFilter: wire.f,
+    startedAtMs: wire.s,
+  };
+}
+
+function boundedString(value: unknown, maxChars: number): value is string {
+  return typeof value === 'string' && value.length <= maxChars;
+}
+
+function timestamp(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+/**
+ * Validates metadata decoded from the network and returns a fresh object holding only the known fields
+ * (nothing from the input object is kept, so no prototype tricks travel further); undefined if invalid.
+ */
+export function validateWireMetadata(value: unknown): WireMetadata | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+  const record = value as Record<string, unknown>;
+  const { i, n, g, v, c, f, s, l } = record;
+  if (!boundedString(i, MAX_SHORT_CHARS) || i.length === 0) return undefined;
+  if (!boundedString(n, MAX_NAME_CHARS)) return undefined;
+  if (!boundedString(g, MAX_ADDRESS_CHARS)) return undefined;
+  if (!boundedString(v, MAX_SHORT_CHARS)) return undefined;
+  if (!boundedString(c, MAX_NAME_CHARS)) return undefined;
+  if (!boundedString(f, MAX_FILTER_CHARS)) return undefined;
+  if (!timestamp(s)) return undefined;
+  if (l !== undefined && !timestamp(l)) return undefined;
+  const wire: WireMetadata = { i, n, g, v, c, f, s };
+  if (l !== undefined) wire.l = l;
+  return wire;
+}
