@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { SniffmeshError } from '../util/errors.js';
+import { registerAgentCommand, registerKeygenCommand } from './agent-command.js';
 import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCaptureCommand } from './capture-command.js';
 
@@ -27,6 +28,8 @@ export async function main(argv: string[]): Promise<number> {
     });
   registerAnalyzeCommand(program, output);
   registerCaptureCommand(program, output);
+  registerAgentCommand(program, output);
+  registerKeygenCommand(program, output);
   program.addHelpText(
     'after',
     `

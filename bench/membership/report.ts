@@ -1,0 +1,407 @@
+/**
+ * The membership benchmark's results as data (what `--json` prints) and as text: one table per
+ * scenario with the sniffmesh figure, Serf's, their ratio, the issue's target and PASS/FAIL. Figures
+ * are medians over runs; a run in which something never happened within its cap counts as infinite
+ * ("never"), so one stuck run shows up in the median instead of vanishing from it.
+ */
+
+import type { ImplementationId } from './member-driver.js';
+import type { FaultRun, FaultScenarioId, LifecycleRun, PartitionRun, ScenarioId } from './scenarios.js';
+
+/** Targets are judged at these sizes and up (issue 3: "N = 30 and 60 unless said"). */
+const TARGET_MIN_SIZE = 30;
+const JOIN_RATIO_TARGET = 1.2;
+const LEAVE_TARGET_S = 1;
+const HEAL_TARGET_S = 30;
+const RECONVERGE_TARGET_S = 60;
+/** "Flat as N grows": largest over smallest bytes/s/node across the sizes run. */
+const BANDWIDTH_FLATNESS_TARGET = 1.25;
+
+export interface ImplementationResults {
+  lifecycle: LifecycleRun[];
+  faults: Partial<Record<FaultScenarioId, FaultRun[]>>;
+  partition: PartitionRun[];
+  /** Runs that could not be completed (cluster did not start, ...). */
+  errors: string[];
+}
+
+export interface SizeResults {
+  size: number;
+  implementations: Partial<Record<ImplementationId, ImplementationResults>>;
+}
+
+export interface BenchResults {
+  startedAt: string;
+  machine: { cpus: number; loadAverageStart: number[]; loadAverageEnd: number[] };
+  implementations: { id: ImplementationId; description: string }[];
+  scenarios: ScenarioId[];
+  settings: Record<string, number | boolean>;
+  sizes: SizeResults[];
+  targets: TargetCheck[];
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
+
+export interface TargetCheck {
+  scenario: ScenarioId;
+  size: number;
+  description: string;
+  verdict: Verdict;
+}
+
+interface Row {
+  size: number;
+  metric: string;
+  sniffmesh: string;
+  serf: string;
+  ratio: string;
+  target: string;
+  verdict: Verdict | '';
+}
+
+type Extract = (results: ImplementationResults) => (number | null | undefined)[];
+
+/** Median with `null` (never) as +Infinity; undefined values (not measured) are left out. */
+export function medianOf(values: readonly (number | null | undefined)[]): number | undefined {
+  const numbers = values
+    .filter((value): value is number | null => value !== undefined)
+    .map((value) => (value === null ? Number.POSITIVE_INFINITY : value))
+    .sort((a, b) => a - b);
+  if (numbers.length === 0) return undefined;
+  const middle = numbers.length >> 1;
+  if (numbers.length % 2) return numbers[middle];
+  const [low, high] = [numbers[middle - 1], numbers[middle]];
+  return high === Number.POSITIVE_INFINITY ? high : (low + high) / 2;
+}
+
+function show(value: number | undefined, digits: number): string {
+  if (value === undefined || Number.isNaN(value)) return '-';
+  if (value === Number.POSITIVE_INFINITY) return 'never';
+  return value.toFixed(digits);
+}
+
+function ratioText(a: number | undefined, b: number | undefined): string {
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b)) return '-';
+  if (b === 0) return a === 0 ? '1.00' : '-';
+  return (a / b).toFixed(2);
+}
+
+function figure(size: SizeResults, id: ImplementationId, extract: Extract): number | undefined {
+  const results = size.implementations[id];
+  return results ? medianOf(extract(results)) : undefined;
+}
+
+function judge(size: number, pass: boolean | undefined): Verdict {
+  if (pass === undefined) return 'n/a';
+  if (size < TARGET_MIN_SIZE) return 'info';
+  return pass ? 'PASS' : 'FAIL';
+}
+
+interface Metric {
+  label: string;
+  extract: Extract;
+  digits: number;
+  /** The target as text and the check on (sniffmesh median, serf median); absent = context only. */
+  target?: { text: string; check: (sniffmesh: number, serf: number | undefined) => boolean | undefined };
+}
+
+const lifecycle =
+  (pick: (run: LifecycleRun) => number | null | undefined): Extract =>
+  (results) =>
+    results.lifecycle.map(pick);
+const fault =
+  (scenario: FaultScenarioId, pick: (run: FaultRun) => number | null): Extract =>
+  (results) =>
+    (results.faults[scenario] ?? []).map(pick);
+const partition =
+  (pick: (run: PartitionRun) => number | null): Extract =>
+  (results) =>
+    results.partition.map(pick);
+
+function faultMetrics(scenario: FaultScenarioId): Metric[] {
+  const zeroTarget = {
+    text: '0',
+    check: (sniffmesh: number) => sniffmesh === 0,
+  };
+  const metrics: Metric[] = [
+    {
+      label: 'false failure observations',
+      extract: fault(scenario, (run) => run.falseFailures),
+      digits: 0,
+      target:
+        scenario === 'loss30'
+          ? { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) }
+          : zeroTarget,
+    },
+    {
+      label: 'live members marked failed',
+      extract: fault(scenario, (run) => run.falselyFailedMembers),
+      digits: 0,
+    },
+    { label: 'suspicions', extract: fault(scenario, (run) => run.suspicions), digits: 0 },
+    {
+      label: 'suspect events seen by the app',
+      extract: fault(scenario, (run) => run.suspectEvents),
+      digits: 0,
+    },
+    {
+      label: 'whole views again after (s)',
+      extract: fault(scenario, (run) => run.reconvergeS),
+      digits: 1,
+      target:
+        scenario === 'loss30'
+          ? { text: `<= ${RECONVERGE_TARGET_S} s`, check: (s) => s <= RECONVERGE_TARGET_S }
+          : undefined,
+    },
+  ];
+  return metrics;
+}
+
+const SCENARIO_TITLES: Record<ScenarioId, string> = {
+  join: 'Simultaneous join, 1 seed (from the last member up)',
+  kill: 'kill -9 of a random non-seed member (from the kill)',
+  leave: 'Graceful leave (SIGTERM; Serf: SIGINT, its graceful signal)',
+  bandwidth: 'Gossip traffic in steady state (IP bytes of UDP + TCP sent)',
+  cpu: 'CPU saturated (stress-ng, 2 workers per core)',
+  loss10: '10% packet loss',
+  'loss10-cpu': '10% packet loss + CPU saturated',
+  loss30: '30% packet loss, then loss removed',
+  partition: 'Partition into two halves, then heal',
+};
+
+function metricsFor(scenario: ScenarioId): Metric[] {
+  switch (scenario) {
+    case 'join':
+      return [
+        {
+          label: 'all members list all N (s)',
+          extract: lifecycle((run) => run.join.allS),
+          digits: 2,
+          target: {
+            text: `<= ${JOIN_RATIO_TARGET}x Serf`,
+            check: (s, serf) => (serf === undefined ? undefined : s <= JOIN_RATIO_TARGET * serf),
+          },
+        },
+        { label: 'median member (s)', extract: lifecycle((run) => run.join.medianNodeS), digits: 2 },
+        {
+          label: 'members not converged in cap',
+          extract: lifecycle((run) => run.join.notConverged),
+          digits: 0,
+        },
+        { label: 'start-up of N-1 processes (s)', extract: lifecycle((run) => run.join.startupS), digits: 2 },
+      ];
+    case 'kill':
+      return [
+        { label: 'first suspect (s)', extract: lifecycle((run) => run.kill?.firstSuspectS), digits: 2 },
+        { label: 'first failed (s)', extract: lifecycle((run) => run.kill?.firstFailedS), digits: 2 },
+        {
+          label: 'all survivors failed (s)',
+          extract: lifecycle((run) => run.kill?.allFailedS),
+          digits: 2,
+          target: { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) },
+        },
+      ];
+    case 'leave':
+      return [
+        {
+          label: 'all survivors know (s)',
+          extract: lifecycle((run) => run.leave?.allS),
+          digits: 2,
+          target: { text: `<= ${LEAVE_TARGET_S} s`, check: (s) => s <= LEAVE_TARGET_S },
+        },
+        {
+          label: 'survivors that saw "left" (%)',
+          extract: lifecycle((run) =>
+            run.leave
+              ? (100 * run.leave.seenLeft) / (run.leave.seenLeft + run.leave.seenFailed + run.leave.notSeen)
+              : undefined,
+          ),
+          digits: 0,
+          target: { text: '100 %', check: (s) => s === 100 },
+        },
+      ];
+    case 'bandwidth':
+      return [
+        {
+          label: 'bytes/s per member',
+          extract: lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
+          digits: 0,
+          target: { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) },
+        },
+        {
+          label: '  of which UDP',
+          extract: lifecycle((run) => run.bandwidth?.udpBytesPerSecondPerNode),
+          digits: 0,
+        },
+        {
+          label: '  of which TCP',
+          extract: lifecycle((run) => run.bandwidth?.tcpBytesPerSecondPerNode),
+          digits: 0,
+        },
+        {
+          label: 'packets/s per member',
+          extract: lifecycle((run) => run.bandwidth?.packetsPerSecondPerNode),
+          digits: 1,
+        },
+      ];
+    case 'partition':
+      return [
+        { label: 'both sides see the split (s)', extract: partition((run) => run.splitS), digits: 1 },
+        {
+          label: 'one membership after heal (s)',
+          extract: partition((run) => run.healS),
+          digits: 1,
+          target: { text: `<= ${HEAL_TARGET_S} s`, check: (s) => s <= HEAL_TARGET_S },
+        },
+      ];
+    default:
+      return faultMetrics(scenario);
+  }
+}
+
+function rowsFor(scenario: ScenarioId, sizes: readonly SizeResults[], targets: TargetCheck[]): Row[] {
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    for (const metric of metricsFor(scenario)) {
+      const sniffmesh = figure(size, 'sniffmesh', metric.extract);
+      const serf = figure(size, 'serf', metric.extract);
+      if (sniffmesh === undefined && serf === undefined) continue;
+      let verdict: Verdict | '' = '';
+      if (metric.target) {
+        verdict = judge(
+          size.size,
+          sniffmesh === undefined ? undefined : metric.target.check(sniffmesh, serf),
+        );
+        targets.push({
+          scenario,
+          size: size.size,
+          description: `${SCENARIO_TITLES[scenario]}: ${metric.label.trim()} ${metric.target.text}`,
+          verdict,
+        });
+      }
+      rows.push({
+        size: size.size,
+        metric: metric.label,
+        sniffmesh: show(sniffmesh, metric.digits),
+        serf: show(serf, metric.digits),
+        ratio: ratioText(sniffmesh, serf),
+        target: metric.target?.text ?? '',
+        verdict,
+      });
+    }
+  }
+  return rows;
+}
+
+/** Bandwidth flatness: sniffmesh's largest over smallest bytes/s/member across the sizes run. */
+function flatnessRow(sizes: readonly SizeResults[], targets: TargetCheck[]): Row | undefined {
+  const values = sizes
+    .map((size) =>
+      figure(
+        size,
+        'sniffmesh',
+        lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
+      ),
+    )
+    .filter((value): value is number => value !== undefined && Number.isFinite(value) && value > 0);
+  const serfValues = sizes
+    .map((size) =>
+      figure(
+        size,
+        'serf',
+        lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
+      ),
+    )
+    .filter((value): value is number => value !== undefined && Number.isFinite(value) && value > 0);
+  if (values.length < 2 && serfValues.length < 2) return undefined;
+  const spread = (list: number[]) => (list.length < 2 ? undefined : Math.max(...list) / Math.min(...list));
+  const sniffmesh = spread(values);
+  const verdict: Verdict =
+    sniffmesh === undefined ? 'n/a' : sniffmesh <= BANDWIDTH_FLATNESS_TARGET ? 'PASS' : 'FAIL';
+  targets.push({
+    scenario: 'bandwidth',
+    size: 0,
+    description: `bytes/s/member flat as N grows (largest/smallest <= ${BANDWIDTH_FLATNESS_TARGET})`,
+    verdict,
+  });
+  return {
+    size: 0,
+    metric: 'largest/smallest over sizes',
+    sniffmesh: show(sniffmesh, 2),
+    serf: show(spread(serfValues), 2),
+    ratio: '',
+    target: `<= ${BANDWIDTH_FLATNESS_TARGET}`,
+    verdict,
+  };
+}
+
+function table(rows: readonly Row[]): string {
+  const header = ['N', 'metric', 'sniffmesh', 'serf', 'ratio', 'target', ''];
+  const cells = rows.map((row) => [
+    row.size === 0 ? 'all' : String(row.size),
+    row.metric,
+    row.sniffmesh,
+    row.serf,
+    row.ratio,
+    row.target,
+    row.verdict,
+  ]);
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...cells.map((line) => line[column].length)),
+  );
+  const format = (line: string[]) =>
+    line
+      .map((cell, column) =>
+        column <= 1 || column >= 5 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]),
+      )
+      .join('  ')
+      .trimEnd();
+  return [format(header), ...cells.map(format)].join('\n');
+}
+
+/** Builds the target list (stored in results.targets) and returns the text report. */
+export function formatReport(results: BenchResults): string {
+  const targets: TargetCheck[] = [];
+  const sections: string[] = [
+    'Membership benchmark: sniffmesh against Serf, members as processes on loopback in one namespace',
+    ...results.implementations.map(
+      (implementation) => `  ${implementation.id}: ${implementation.description}`,
+    ),
+    `  ${results.machine.cpus} CPUs, load ${results.machine.loadAverageStart.map((v) => v.toFixed(2)).join(' ')} at start, ` +
+      `${results.machine.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')} at end`,
+  ];
+  for (const scenario of results.scenarios) {
+    const rows = rowsFor(scenario, results.sizes, targets);
+    if (scenario === 'bandwidth') {
+      const flat = flatnessRow(results.sizes, targets);
+      if (flat) rows.push(flat);
+    }
+    if (rows.length === 0) continue;
+    sections.push('', SCENARIO_TITLES[scenario], table(rows));
+  }
+  const problems: string[] = [];
+  for (const size of results.sizes) {
+    for (const [id, implementation] of Object.entries(size.implementations)) {
+      for (const error of implementation.errors)
+        problems.push(`  ${id} N=${size.size}: ${error.split('\n')[0]}`);
+      const crashed = [
+        ...implementation.lifecycle.flatMap((run) => run.crashedMembers),
+        ...Object.values(implementation.faults).flatMap((runs) => runs.flatMap((run) => run.crashedMembers)),
+        ...implementation.partition.flatMap((run) => run.crashedMembers),
+      ];
+      if (crashed.length)
+        problems.push(`  ${id} N=${size.size}: members exited on their own: ${crashed.join(', ')}`);
+    }
+  }
+  if (problems.length) sections.push('', 'Problems', ...problems);
+  const judged = targets.filter((target) => target.verdict === 'PASS' || target.verdict === 'FAIL');
+  sections.push(
+    '',
+    `Targets (judged at N >= ${TARGET_MIN_SIZE}): ${judged.filter((t) => t.verdict === 'PASS').length} pass, ` +
+      `${judged.filter((t) => t.verdict === 'FAIL').length} fail`,
+  );
+  for (const target of judged.filter((t) => t.verdict === 'FAIL'))
+    sections.push(`  FAIL N=${target.size || 'all'}: ${target.description}`);
+  results.targets = targets;
+  return sections.join('\n');
+}

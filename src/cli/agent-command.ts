@@ -1,0 +1,216 @@
+import { hostname } from 'node:os';
+import { type Command, Option } from 'commander';
+import { parseHostPort } from '../membership/gossip-address.js';
+import {
+  type GossipKeyring,
+  generateGossipKey,
+  makeGossipKeyring,
+  parseGossipKey,
+  readGossipKeyFile,
+} from '../membership/gossip-keyring.js';
+import type { MembershipEvent } from '../membership/member.js';
+import { configForPreset } from '../membership/membership-config.js';
+import { SwimMembership } from '../membership/swim-membership.js';
+import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
+import { DEFAULT_MAX_FLOWS, DEFAULT_RETENTION_SECONDS } from '../node/flows/flow-store.js';
+import { LocalNetworks } from '../node/flows/local-networks.js';
+import { type SniffmeshError, UsageError } from '../util/errors.js';
+import { parseInteger } from './common-options.js';
+
+export const SNIFFMESH_VERSION = '0.1.0';
+/** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
+export const DEFAULT_GOSSIP_ADDRESS = '0.0.0.0:7947';
+
+interface AgentOptionValues {
+  gossip: string;
+  advertise?: string;
+  seeds?: string;
+  name?: string;
+  timing: 'lan' | 'local';
+  gossipKey?: string;
+  gossipKeyFile?: string;
+  capture: boolean;
+  interface?: string;
+  filter: string;
+  maxFlows: string;
+  retention: string;
+  localNet?: string[];
+  eventsJson?: boolean;
+}
+
+function keyringFrom(values: AgentOptionValues): GossipKeyring | undefined {
+  if (values.gossipKey !== undefined && values.gossipKeyFile !== undefined) {
+    throw new UsageError('give --gossip-key or --gossip-key-file, not both');
+  }
+  if (values.gossipKey !== undefined)
+    return makeGossipKeyring(parseGossipKey(values.gossipKey, '--gossip-key'));
+  if (values.gossipKeyFile !== undefined) return readGossipKeyFile(values.gossipKeyFile);
+  // SNIFFMESH_GOSSIP_KEY keeps the key out of the process list (ps shows flags).
+  const fromEnvironment = process.env.SNIFFMESH_GOSSIP_KEY;
+  if (fromEnvironment !== undefined && fromEnvironment !== '') {
+    return makeGossipKeyring(parseGossipKey(fromEnvironment, 'SNIFFMESH_GOSSIP_KEY'));
+  }
+  return undefined;
+}
+
+function timeOfDay(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+function eventLine(event: MembershipEvent): string {
+  const member = event.member;
+  return `${timeOfDay(event.timeMs)} ${event.type.padEnd(9)} ${member.name} ${member.gossip} (${member.state}, incarnation ${member.incarnation})`;
+}
+
+function eventJson(event: MembershipEvent): string {
+  return JSON.stringify({ event: event.type, timeMs: event.timeMs, member: event.member });
+}
+
+/**
+ * `sniffmesh agent`: runs one node of the mesh (membership, and capture unless --no-capture) until
+ * SIGINT/SIGTERM, then leaves the cluster gracefully. Membership events go to stdout, one per line
+ * (JSON lines with --events-json).
+ */
+export function registerAgentCommand(program: Command, output: { out: (text: string) => void }): void {
+  const command = program
+    .command('agent')
+    .description(
+      'run a mesh node: gossip membership and capture, until SIGINT/SIGTERM (then leave gracefully)',
+    )
+    .option('--gossip <host:port>', 'address the gossip socket binds', DEFAULT_GOSSIP_ADDRESS)
+    .option('--advertise <host:port>', 'address other members reach this one at (NAT, containers)')
+    .option(
+      '--seeds <host:port,...>',
+      'any members to join through (DNS names allowed); none = a new cluster',
+    )
+    .option('--name <name>', 'member name (default: the host name)')
+    .addOption(
+      new Option('--timing <preset>', 'gossip timing preset (README: membership timing)')
+        .choices(['lan', 'local'])
+        .default('lan'),
+    )
+    .option(
+      '--gossip-key <base64>',
+      "authenticate gossip with this key ('sniffmesh keygen'; or SNIFFMESH_GOSSIP_KEY)",
+    )
+    .option(
+      '--gossip-key-file <file>',
+      'key file: primary key on the first line, older accepted keys after it',
+    )
+    .option('--no-capture', 'run membership only, capture nothing')
+    .option('-i, --interface <name>', 'interface to capture on (default: the first up, non-loopback one)')
+    .option('-f, --filter <expr>', 'BPF capture filter in tcpdump syntax', '')
+    .option('--max-flows <N>', 'capture memory budget in flows', String(DEFAULT_MAX_FLOWS))
+    .option('--retention <seconds>', 'how much history the node keeps', String(DEFAULT_RETENTION_SECONDS))
+    .option(
+      '--local-net <cidr>',
+      "addresses of this host's networks (repeatable)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option('--events-json', 'print membership events as JSON lines');
+  command.action(async (values: AgentOptionValues) => {
+    const bind = parseHostPort(values.gossip, '--gossip', true);
+    const advertise =
+      values.advertise === undefined ? undefined : parseHostPort(values.advertise, '--advertise');
+    const seeds = (values.seeds ?? '')
+      .split(',')
+      .map((seed) => seed.trim())
+      .filter((seed) => seed !== '');
+    for (const seed of seeds) parseHostPort(seed, '--seeds');
+    const keyring = keyringFrom(values);
+    const maxFlows = parseInteger('--max-flows', values.maxFlows, 16, 100_000_000);
+    const retentionSeconds = parseInteger('--retention', values.retention, 1, 7 * 24 * 3600);
+    const localNetworks = new LocalNetworks();
+    for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
+    const name = values.name ?? hostname();
+    const json = values.eventsJson === true;
+
+    let capture: CaptureProcessClient | undefined;
+    let captureInterface = '';
+    if (values.capture) {
+      const started = await CaptureProcessClient.start({
+        interfaceName: values.interface,
+        filter: values.filter,
+        snaplen: 65535,
+        promiscuous: true,
+        bufferSizeBytes: undefined,
+        disableOffloads: false,
+        maxFlows,
+        retentionSeconds,
+        localNets: localNetworks.describe(),
+      });
+      capture = started.client;
+      captureInterface = started.counters.interfaceName;
+    }
+
+    const membership = new SwimMembership({
+      bind,
+      ...(advertise === undefined ? {} : { advertise }),
+      metadata: {
+        name,
+        grpc: '',
+        version: SNIFFMESH_VERSION,
+        captureInterface,
+        captureFilter: values.capture ? values.filter : '',
+      },
+      config: configForPreset(values.timing),
+      ...(keyring === undefined ? {} : { keyring }),
+    });
+    membership.onEvent((event) => output.out(json ? eventJson(event) : eventLine(event)));
+    try {
+      await membership.start(seeds);
+    } catch (error) {
+      capture?.close();
+      throw error;
+    }
+    const self = membership.self();
+    if (json) {
+      output.out(JSON.stringify({ event: 'started', timeMs: Date.now(), self }));
+    }
+    process.stderr.write(
+      `sniffmesh: agent ${name} gossiping on ${membership.address}` +
+        `${seeds.length === 0 ? ' (new cluster)' : `, joining through ${seeds.join(',')}`}` +
+        `${keyring === undefined ? ', gossip NOT authenticated (--gossip-key)' : ', gossip authenticated'}` +
+        `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}; Ctrl-C leaves\n`,
+    );
+
+    let failure: SniffmeshError | null = null;
+    await new Promise<void>((resolve) => {
+      let stopping = false;
+      const finish = () => {
+        if (stopping) {
+          // A second Ctrl-C: stop waiting for the leave to go out.
+          process.exit(130);
+        }
+        stopping = true;
+        resolve();
+      };
+      process.on('SIGINT', finish);
+      process.on('SIGTERM', finish);
+      if (capture !== undefined) {
+        capture.onFailure = (error) => {
+          failure = error;
+          finish();
+        };
+      }
+    });
+    await membership.leave();
+    if (json) output.out(JSON.stringify({ event: 'stopped', timeMs: Date.now() }));
+    if (capture !== undefined) {
+      try {
+        await capture.stop();
+      } finally {
+        capture.close();
+      }
+    }
+    if (failure !== null) throw failure;
+  });
+}
+
+/** `sniffmesh keygen`: prints a new random gossip key. */
+export function registerKeygenCommand(program: Command, output: { out: (text: string) => void }): void {
+  program
+    .command('keygen')
+    .description('print a new random gossip key (base64, 32 bytes) for --gossip-key or a key file')
+    .action(() => output.out(generateGossipKey()));
+}
