@@ -101,6 +101,7 @@ export class SwimMembership implements Membership {
   private seeds: HostPort[] = [];
   private joined = false;
   private running = false;
+  private leaving = false;
   private stopped = false;
   private suspicionsRaised = 0;
   private refutations = 0;
@@ -162,6 +163,9 @@ export class SwimMembership implements Membership {
       incarnation: local.incarnation + 1,
       meta: { ...this.metadata, l: Date.now() },
     };
+    // From here on our own leave record, gossiped back to us, must not be refuted as an accusation.
+    this.leaving = true;
+    local.incarnation = leaveRecord.incarnation;
     for (let round = 0; round < this.config.leaveRepeats; round++) {
       if (round > 0) await sleep(this.config.leaveRepeatIntervalMs);
       for (const host of Object.keys(swim.membership.hostToMember)) {
@@ -411,7 +415,7 @@ export class SwimMembership implements Membership {
    * the accuser directly (it may be across a healed partition, out of reach of our gossip) and to all. */
   private refute(aboveIncarnation: number, accuser: string | undefined): void {
     const swim = this.swim;
-    if (swim === undefined) return;
+    if (swim === undefined || this.leaving) return;
     const local = swim.membership.local;
     local.incarnation = Math.max(local.incarnation, aboveIncarnation) + 1;
     local.meta = this.metadata;
