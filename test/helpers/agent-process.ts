@@ -1,0 +1,102 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { spawnInNamespace } from './netns.js';
+import { requireBuiltCli } from './repo-paths.js';
+
+export interface AgentEventLine {
+  event: string;
+  timeMs: number;
+  member?: {
+    name: string;
+    gossip: string;
+    state: string;
+    id: string;
+    incarnation: number;
+    captureInterface: string;
+  };
+}
+
+export interface AgentSpec {
+  name: string;
+  gossip: string;
+  seeds?: string[];
+  /** Run inside this network namespace (`ip netns exec`). */
+  namespace?: string;
+  extraArgs?: string[];
+}
+
+/**
+ * One `sniffmesh agent --events-json` process. Its view of the cluster is the replay of the events it
+ * printed: joined/recovered = alive, then suspect, failed or left.
+ */
+export class AgentProcess {
+  readonly events: AgentEventLine[] = [];
+  readonly view = new Map<string, string>();
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private readonly child: ChildProcess;
+  private buffered = '';
+
+  constructor(readonly spec: AgentSpec) {
+    const args = [
+      requireBuiltCli(),
+      'agent',
+      '--no-capture',
+      '--events-json',
+      '--timing',
+      'local',
+      '--gossip',
+      spec.gossip,
+      '--name',
+      spec.name,
+      ...(spec.seeds && spec.seeds.length > 0 ? ['--seeds', spec.seeds.join(',')] : []),
+      ...(spec.extraArgs ?? []),
+    ];
+    this.child =
+      spec.namespace === undefined
+        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+        : spawnInNamespace(spec.namespace, process.execPath, args);
+    this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.consume(chunk));
+    this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
+      this.stderr += chunk;
+    });
+    this.exited = new Promise((resolve) =>
+      this.child.on('close', (code, signal) => resolve({ code, signal })),
+    );
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  signal(signal: NodeJS.Signals): void {
+    this.child.kill(signal);
+  }
+
+  aliveCount(): number {
+    let count = 0;
+    for (const state of this.view.values()) if (state === 'alive') count++;
+    return count;
+  }
+
+  private consume(chunk: string): void {
+    this.buffered += chunk;
+    let newline = this.buffered.indexOf('\n');
+    while (newline >= 0) {
+      const line = this.buffered.slice(0, newline);
+      this.buffered = this.buffered.slice(newline + 1);
+      newline = this.buffered.indexOf('\n');
+      if (line.trim() === '') continue;
+      const event = JSON.parse(line) as AgentEventLine;
+      this.events.push(event);
+      if (event.member !== undefined) {
+        const state =
+          event.event === 'joined' || event.event === 'recovered'
+            ? 'alive'
+            : event.event === 'updated'
+              ? (this.view.get(event.member.name) ?? event.member.state)
+              : event.member.state;
+        this.view.set(event.member.name, state);
+      }
+    }
+  }
+}
