@@ -129,7 +129,8 @@ export function compareDigest(
       ) {
         refuteAbove = their.incarnation;
         newerHere.push(row.host);
-      } else if (their === undefined) {
+      } else if (their === undefined || their.incarnation < row.incarnation) {
+        // They do not know us, or hold an older record of us (a lost refutation or metadata update).
         newerHere.push(row.host);
       }
       continue;
