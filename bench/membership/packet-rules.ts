@@ -9,6 +9,8 @@ import type { BenchNamespace } from './bench-namespace.js';
 
 /** Our own chain for counters: flushing it never touches a rule of anyone else. */
 const COUNT_CHAIN = 'SMBENCH_COUNT';
+/** Firewall mark of packets that cross the partition (any value unused in our namespace). */
+const PARTITION_MARK = '0x5a17';
 
 export interface PortRange {
   first: number;
@@ -35,7 +37,10 @@ export function addRandomLoss(namespace: BenchNamespace, probability: number): (
 /**
  * Cuts group A from group B. The members of a group run under one uid and advertise addresses from
  * one /24, so "sent by uid A to an address of B" names exactly the cross traffic (the source address
- * cannot: a member bound to 0.0.0.0, or a TCP dial, sends from 127.0.0.1). A SYN that is dropped never
+ * cannot: a member bound to 0.0.0.0, or a TCP dial, sends from 127.0.0.1). The owner is only known on
+ * OUTPUT, but a DROP there fails the sender's sendto() with EPERM, which a real partition never does
+ * (memberlist then skips the probe instead of suspecting the peer). So OUTPUT only marks cross
+ * packets and INPUT drops them silently; the mark survives loopback. A SYN that is dropped never
  * becomes a connection, so TCP is cut too. Returns the function that removes the cut.
  */
 export function addPartition(
@@ -43,9 +48,35 @@ export function addPartition(
   groupA: { uid: number; subnet: string },
   groupB: { uid: number; subnet: string },
 ): () => void {
+  const mark = PARTITION_MARK;
   const rules = [
-    ['OUTPUT', '-m', 'owner', '--uid-owner', String(groupA.uid), '-d', groupB.subnet, '-j', 'DROP'],
-    ['OUTPUT', '-m', 'owner', '--uid-owner', String(groupB.uid), '-d', groupA.subnet, '-j', 'DROP'],
+    [
+      'OUTPUT',
+      '-m',
+      'owner',
+      '--uid-owner',
+      String(groupA.uid),
+      '-d',
+      groupB.subnet,
+      '-j',
+      'MARK',
+      '--set-mark',
+      mark,
+    ],
+    [
+      'OUTPUT',
+      '-m',
+      'owner',
+      '--uid-owner',
+      String(groupB.uid),
+      '-d',
+      groupA.subnet,
+      '-j',
+      'MARK',
+      '--set-mark',
+      mark,
+    ],
+    ['INPUT', '-m', 'mark', '--mark', mark, '-j', 'DROP'],
   ];
   for (const rule of rules) namespace.exec('iptables', ['-I', ...rule]);
   return () => {

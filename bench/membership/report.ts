@@ -10,6 +10,7 @@ import type { FaultRun, FaultScenarioId, LifecycleRun, PartitionRun, ScenarioId 
 
 /** Targets are judged at these sizes and up (issue 3: "N = 30 and 60 unless said"). */
 const TARGET_MIN_SIZE = 30;
+const FAULT_SCENARIO_IDS: readonly FaultScenarioId[] = ['cpu', 'loss10', 'loss10-cpu', 'loss30'];
 const JOIN_RATIO_TARGET = 1.2;
 const LEAVE_TARGET_S = 1;
 const HEAL_TARGET_S = 30;
@@ -158,7 +159,7 @@ function faultMetrics(scenario: FaultScenarioId): Metric[] {
 }
 
 const SCENARIO_TITLES: Record<ScenarioId, string> = {
-  join: 'Simultaneous join, 1 seed (from the last member up)',
+  join: "Simultaneous join, 1 seed (from the last member's join, i.e. first listed by a peer)",
   kill: 'kill -9 of a random non-seed member (from the kill)',
   leave: 'Graceful leave (SIGTERM; Serf: SIGINT, its graceful signal)',
   bandwidth: 'Gossip traffic in steady state (IP bytes of UDP + TCP sent)',
@@ -379,6 +380,13 @@ export function formatReport(results: BenchResults): string {
     if (rows.length === 0) continue;
     sections.push('', SCENARIO_TITLES[scenario], table(rows));
   }
+  if (results.scenarios.some((scenario) => (FAULT_SCENARIO_IDS as readonly string[]).includes(scenario)))
+    sections.push(
+      '',
+      'Notes: a false failure observation = one member marking a live member failed. "suspicions" are not',
+      'the same count for both: Serf logs only the probes that ended in a suspicion (memberlist, INFO), sniffmesh',
+      'reports every suspected (member, incarnation); Serf never shows suspicion to the application.',
+    );
   const problems: string[] = [];
   for (const size of results.sizes) {
     for (const [id, implementation] of Object.entries(size.implementations)) {
