@@ -195,13 +195,36 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       }
     });
     await membership.leave();
-    if (json) output.out(JSON.stringify({ event: 'stopped', timeMs: Date.now() }));
-    if (capture !== undefined) {
+    let captureCounters: { interface: string; frames: number; kernelDrops: number | null } | null = null;
+    if (capture !== undefined && failure === null) {
       try {
-        await capture.stop();
+        const counters = await capture.stop();
+        captureCounters = {
+          interface: counters.interfaceName,
+          frames: counters.frames,
+          kernelDrops: counters.kernelDrops,
+        };
       } finally {
         capture.close();
       }
+    } else {
+      capture?.close();
+    }
+    const gossip = membership.counters();
+    if (json) {
+      output.out(
+        JSON.stringify({
+          event: 'stopped',
+          timeMs: Date.now(),
+          capture: captureCounters,
+          gossip: {
+            suspicionsRaised: gossip.suspicionsRaised,
+            refutations: gossip.refutations,
+            verdictsSkippedForStall: gossip.verdictsSkippedForStall,
+            dropped: gossip.transport.dropped,
+          },
+        }),
+      );
     }
     if (failure !== null) throw failure;
   });

@@ -40,7 +40,7 @@ export class AgentProcess {
     const args = [
       requireBuiltCli(),
       'agent',
-      '--no-capture',
+      ...(spec.extraArgs?.includes('--capture') ? [] : ['--no-capture']),
       '--events-json',
       '--timing',
       'local',
@@ -49,7 +49,7 @@ export class AgentProcess {
       '--name',
       spec.name,
       ...(spec.seeds && spec.seeds.length > 0 ? ['--seeds', spec.seeds.join(',')] : []),
-      ...(spec.extraArgs ?? []),
+      ...(spec.extraArgs ?? []).filter((arg) => arg !== '--capture'),
     ];
     this.child =
       spec.namespace === undefined
