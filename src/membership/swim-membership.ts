@@ -102,6 +102,8 @@ export class SwimMembership implements Membership {
   private joined = false;
   private running = false;
   private leaving = false;
+  private eagerGossipPending = false;
+  private lastEagerGossipMs = Number.NEGATIVE_INFINITY;
   private stopped = false;
   private suspicionsRaised = 0;
   private refutations = 0;
@@ -433,6 +435,7 @@ export class SwimMembership implements Membership {
   private onSwimUpdate(data: SwimRecord): void {
     const swim = this.swim;
     if (swim === undefined) return;
+    this.scheduleEagerGossip();
     if (data.host === this.localHost) {
       this.observe(swim.membership.local.data(), true);
       return;
@@ -476,6 +479,19 @@ export class SwimMembership implements Membership {
     }, intervalMs);
     timer.unref();
     this.timers.push(timer);
+  }
+
+  /** Something new was queued: gossip it soon rather than at the next tick (eagerGossipSpacingMs). */
+  private scheduleEagerGossip(): void {
+    if (this.eagerGossipPending || !this.running) return;
+    this.eagerGossipPending = true;
+    const waitMs = Math.max(0, this.config.eagerGossipSpacingMs - (performance.now() - this.lastEagerGossipMs));
+    const timer = setTimeout(() => {
+      this.eagerGossipPending = false;
+      this.lastEagerGossipMs = performance.now();
+      if (this.running) this.gossipRound();
+    }, waitMs);
+    timer.unref();
   }
 
   /** Push queued changes to a few random members; nothing is sent when nothing changed. */
