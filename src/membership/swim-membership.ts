@@ -485,7 +485,10 @@ export class SwimMembership implements Membership {
   private scheduleEagerGossip(): void {
     if (this.eagerGossipPending || !this.running) return;
     this.eagerGossipPending = true;
-    const waitMs = Math.max(0, this.config.eagerGossipSpacingMs - (performance.now() - this.lastEagerGossipMs));
+    const waitMs = Math.max(
+      0,
+      this.config.eagerGossipSpacingMs - (performance.now() - this.lastEagerGossipMs),
+    );
     const timer = setTimeout(() => {
       this.eagerGossipPending = false;
       this.lastEagerGossipMs = performance.now();
