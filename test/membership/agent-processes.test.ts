@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AgentProcess } from '../helpers/agent-process.js';
+import { AgentProcess } from '../../cluster/local/agent-process.js';
 import { freeUdpPort } from './free-udp-port.js';
 import { waitUntil } from './membership-contract.js';
 

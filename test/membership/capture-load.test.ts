@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AgentProcess } from '../helpers/agent-process.js';
+import { AgentProcess } from '../../cluster/local/agent-process.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot } from '../helpers/netns.js';
 import { waitUntil } from './membership-contract.js';
 

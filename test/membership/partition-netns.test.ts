@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { AgentProcess } from '../helpers/agent-process.js';
+import { AgentProcess } from '../../cluster/local/agent-process.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot } from '../helpers/netns.js';
 import { waitUntil } from './membership-contract.js';
 

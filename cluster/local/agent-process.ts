@@ -1,6 +1,19 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { spawnInNamespace } from './netns.js';
-import { requireBuiltCli } from './repo-paths.js';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The built CLI (dist/src/cli/main.js); this file builds to dist/cluster/local/agent-process.js. */
+function builtCliPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const candidates = [
+    path.resolve(here, '..', '..', 'src', 'cli', 'main.js'),
+    path.resolve(here, '..', '..', 'dist', 'src', 'cli', 'main.js'),
+  ];
+  const found = candidates.find((candidate) => existsSync(candidate));
+  if (found === undefined) throw new Error(`the CLI is not built (${candidates[1]}): run 'npm run build'`);
+  return found;
+}
 
 export interface AgentEventLine {
   event: string;
@@ -15,6 +28,7 @@ export interface AgentEventLine {
   };
 }
 
+/** One local agent process for tests, the demo and the benchmark helpers. */
 export interface AgentSpec {
   name: string;
   gossip: string;
@@ -22,6 +36,8 @@ export interface AgentSpec {
   /** Run inside this network namespace (`ip netns exec`). */
   namespace?: string;
   extraArgs?: string[];
+  /** Extra environment (e.g. SNIFFMESH_GOSSIP_KEY). */
+  env?: Record<string, string>;
 }
 
 /**
@@ -38,7 +54,7 @@ export class AgentProcess {
 
   constructor(readonly spec: AgentSpec) {
     const args = [
-      requireBuiltCli(),
+      builtCliPath(),
       'agent',
       ...(spec.extraArgs?.includes('--capture') ? [] : ['--no-capture']),
       '--events-json',
@@ -53,8 +69,14 @@ export class AgentProcess {
     ];
     this.child =
       spec.namespace === undefined
-        ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
-        : spawnInNamespace(spec.namespace, process.execPath, args);
+        ? spawn(process.execPath, args, {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, ...spec.env },
+          })
+        : spawn('ip', ['netns', 'exec', spec.namespace, process.execPath, ...args], {
+            stdio: ['ignore', 'pipe', 'pipe'],
+            env: { ...process.env, ...spec.env },
+          });
     this.child.stdout?.setEncoding('utf8').on('data', (chunk: string) => this.consume(chunk));
     this.child.stderr?.setEncoding('utf8').on('data', (chunk: string) => {
       this.stderr += chunk;
