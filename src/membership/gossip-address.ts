@@ -50,9 +50,12 @@ export function parseGossipAddress(text: unknown): HostPort | undefined {
   return { host, port };
 }
 
-/** Resolves a seed's host name to one address (IP literals pass through), as a gossip address string. */
-export async function resolveSeed(seed: HostPort): Promise<string> {
+/**
+ * Resolves a seed's host name to one address of the gossip socket's family (a udp4 socket cannot send to
+ * the ::1 that `localhost` may resolve to first); IP literals pass through. Returns a gossip address.
+ */
+export async function resolveSeed(seed: HostPort, family: 4 | 6 = 4): Promise<string> {
   if (isIP(seed.host) !== 0) return formatHostPort(seed.host, seed.port);
-  const { address } = await lookup(seed.host);
+  const { address } = await lookup(seed.host, { family });
   return formatHostPort(address, seed.port);
 }

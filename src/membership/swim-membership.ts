@@ -137,7 +137,7 @@ export class SwimMembership implements Membership {
     this.seeds = seeds.map((seed) => parseHostPort(seed, '--seeds'));
     const boundPort = await this.transport.start();
     const advertise = this.options.advertise ?? { host: this.options.bind.host, port: boundPort };
-    const advertiseHost = await resolveAdvertiseHost(advertise.host);
+    const advertiseHost = await resolveAdvertiseHost(advertise.host, this.socketFamily());
     this.localHost = formatHostPort(advertiseHost, advertise.port === 0 ? boundPort : advertise.port);
     this.swim = this.createEngine();
     this.running = true;
@@ -240,6 +240,10 @@ export class SwimMembership implements Membership {
       pingRequestsRefused: this.pingRequestsRefused,
       localHealthScore: this.health.score,
     };
+  }
+
+  private socketFamily(): 4 | 6 {
+    return isIP(this.options.bind.host) === 6 ? 6 : 4;
   }
 
   // ---- engine set-up -------------------------------------------------------------------------------
@@ -554,7 +558,7 @@ export class SwimMembership implements Membership {
     for (const seed of seeds) {
       let address: string;
       try {
-        address = await resolveSeed(seed);
+        address = await resolveSeed(seed, this.socketFamily());
       } catch {
         continue; // DNS not (yet) resolvable: retried on the next round.
       }
@@ -670,7 +674,7 @@ function sleep(ms: number): Promise<void> {
 
 /** The advertised host must be an IP literal (it is what peers send to); a wildcard bind address is
  * replaced by this host's first non-internal address of the same family. */
-async function resolveAdvertiseHost(host: string): Promise<string> {
+async function resolveAdvertiseHost(host: string, family: 4 | 6): Promise<string> {
   if (host === '0.0.0.0' || host === '::') {
     const family = host === '::' ? 'IPv6' : 'IPv4';
     for (const addresses of Object.values(networkInterfaces())) {
@@ -683,6 +687,6 @@ async function resolveAdvertiseHost(host: string): Promise<string> {
     );
   }
   if (isIP(host) !== 0) return host;
-  const resolved = await resolveSeed({ host, port: 1 });
+  const resolved = await resolveSeed({ host, port: 1 }, family);
   return parseHostPort(resolved, '--advertise').host;
 }

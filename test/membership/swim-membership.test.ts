@@ -277,6 +277,48 @@ describe('SwimMembership', () => {
     expect(target.counters().transport.dropped.stale).toBe(1);
   });
 
+  it('seeds may be DNS names, and a member bound to the wildcard address advertises the one given', async () => {
+    const [seed] = await cluster(['dns0']);
+    const seedPort = Number((seed as SwimMembership).address.split(':')[1]);
+    const port = await freeUdpPort();
+    const member = new SwimMembership({
+      bind: { host: '0.0.0.0', port },
+      advertise: { host: '127.0.0.1', port },
+      metadata: { name: 'dns1', ...NO_CAPTURE },
+      config: localConfig(),
+    });
+    running.push(member);
+    await member.start([`localhost:${seedPort}`]);
+    await waitUntil(
+      () => aliveNames(seed as SwimMembership).length === 2 && aliveNames(member).length === 2,
+      5000,
+      'the member joined through localhost',
+    );
+    expect((seed as SwimMembership).members().find((info) => info.name === 'dns1')?.gossip).toBe(
+      `127.0.0.1:${port}`,
+    );
+  });
+
+  it('members on IPv6 loopback converge and show bracketed gossip addresses', async () => {
+    const port = await freeUdpPort();
+    const members = [0, 1, 2].map(
+      (index) =>
+        new SwimMembership({
+          bind: { host: '::1', port: port + index },
+          metadata: { name: `v6-${index}`, ...NO_CAPTURE },
+          config: localConfig(),
+        }),
+    );
+    running.push(...members);
+    await Promise.all(members.map((member, index) => member.start(index === 0 ? [] : [`[::1]:${port}`])));
+    await waitUntil(
+      () => members.every((member) => aliveNames(member).length === 3),
+      5000,
+      'three v6 members',
+    );
+    expect((members[0] as SwimMembership).self().gossip).toBe(`[::1]:${port}`);
+  });
+
   it('binding a port already in use is a clear error, not a crash', async () => {
     const [first] = await cluster(['b0']);
     const port = Number((first as SwimMembership).address.split(':')[1]);
