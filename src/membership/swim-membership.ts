@@ -329,12 +329,21 @@ export class SwimMembership implements Membership {
     const verdict = setTimeout(() => {
       if (!answered) this.onProbeFailed(member, performance.now() - startedMs);
     }, detector.pingReqTimeout);
-    for (const relay of relays) {
-      detector.pingReqThroughMember(member, relay, () => {
-        answered = true;
-        clearTimeout(verdict);
-      });
-    }
+    const onAnswer = () => {
+      answered = true;
+      clearTimeout(verdict);
+    };
+    for (const relay of relays) detector.pingReqThroughMember(member, relay, onAnswer);
+    // A second direct ping alongside the indirect ones: memberlist sends a TCP ping here; over UDP a
+    // retry does the same job. A lost ping or ack then no longer makes a suspicion on its own.
+    const seq = detector.seq;
+    detector.seq += 1;
+    detector.seqToTimeout[seq] = setTimeout(() => detector.clearSeq(seq), detector.pingReqTimeout);
+    detector.seqToCallback[seq] = () => {
+      detector.clearSeq(seq);
+      onAnswer();
+    };
+    swim.net.sendMessages([{ type: MessageType.Ping, data: { seq } }], member.host);
   }
 
   private onProbeFailed(member: SwimMemberObject, elapsedMs: number): void {
