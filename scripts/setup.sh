@@ -10,11 +10,13 @@
 #   - ethtool: capture --disable-offloads
 #   - build-essential, python3: node-gyp toolchain (cap, farmhash (swim's) and native/ build from source)
 #   - serf, stress-ng: the membership benchmark runs Serf side by side and saturates the CPUs
+#   - protobuf-compiler: protoc, for `npm run proto` (ts-proto generates the gRPC TypeScript)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(libpcap-dev tshark tcpdump tcpreplay netsniff-ng pmacct iproute2 iptables python3-scapy
-  golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time serf stress-ng)
+  golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time serf stress-ng
+  protobuf-compiler)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
