@@ -7,7 +7,9 @@
 import { createSocket } from 'node:dgram';
 import { generateGossipKey } from '../../src/membership/gossip-keyring.js';
 import { AgentProcess } from '../local/agent-process.js';
+import { waitUntil } from '../local/wait-until.js';
 
+/** How long any one step may take before the demo gives up. */
 const STEP_TIMEOUT_MS = 30_000;
 
 interface StepResult {
@@ -33,15 +35,6 @@ async function freePortBase(count: number): Promise<number> {
     if (ok) return base;
   }
   throw new Error('no free range of UDP ports on 127.0.0.1');
-}
-
-async function waitUntil(condition: () => boolean, what: string): Promise<number> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > STEP_TIMEOUT_MS) throw new Error(`demo: timed out waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  return Date.now() - started;
 }
 
 function viewTable(agents: AgentProcess[]): string {
@@ -83,6 +76,7 @@ async function main(): Promise<void> {
       step: `${count} members converge`,
       ms: await waitUntil(
         () => everyone().every((agent) => agent.aliveCount() === count),
+        STEP_TIMEOUT_MS,
         'all members see all',
       ),
     });
@@ -99,6 +93,7 @@ async function main(): Promise<void> {
       step: `kill -9 seen as failed by all ${survivors.length} survivors`,
       ms: await waitUntil(
         () => survivors.every((agent) => agent.view.get(victim.spec.name) === 'failed'),
+        STEP_TIMEOUT_MS,
         'the survivors see the failure',
       ),
     });
@@ -113,6 +108,7 @@ async function main(): Promise<void> {
       step: `graceful leave seen as left by all ${rest.length} others`,
       ms: await waitUntil(
         () => rest.every((agent) => agent.view.get(leaver.spec.name) === 'left'),
+        STEP_TIMEOUT_MS,
         'all see the leave',
       ),
     });
@@ -127,6 +123,7 @@ async function main(): Promise<void> {
         () =>
           rest.every((agent) => agent.view.get(reborn.spec.name) === 'alive') &&
           reborn.aliveCount() === count - 1,
+        STEP_TIMEOUT_MS,
         'the restarted member is back',
       ),
     });

@@ -51,11 +51,16 @@ export function parseGossipAddress(text: unknown): HostPort | undefined {
 }
 
 /**
- * Resolves a seed's host name to one address of the gossip socket's family (a udp4 socket cannot send to
- * the ::1 that `localhost` may resolve to first); IP literals pass through. Returns a gossip address.
+ * Resolves a host name to one address of the gossip socket's family (a udp4 socket cannot send to the
+ * ::1 that `localhost` may resolve to first); IP literals pass through.
  */
+export async function resolveHost(host: string, family: 4 | 6 = 4): Promise<string> {
+  if (isIP(host) !== 0) return host;
+  const { address } = await lookup(host, { family });
+  return address;
+}
+
+/** A seed's host:port resolved (resolveHost) to a gossip address string. */
 export async function resolveSeed(seed: HostPort, family: 4 | 6 = 4): Promise<string> {
-  if (isIP(seed.host) !== 0) return formatHostPort(seed.host, seed.port);
-  const { address } = await lookup(seed.host, { family });
-  return formatHostPort(address, seed.port);
+  return formatHostPort(await resolveHost(seed.host, family), seed.port);
 }

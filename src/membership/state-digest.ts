@@ -1,6 +1,7 @@
 import {
   DIGEST_ENTRY_BYTES,
   DIGEST_STATE_ALIVE,
+  DIGEST_STATE_FAILED,
   DIGEST_STATE_LEFT,
   DIGEST_STATE_SUSPECT,
   type DigestEntry,
@@ -15,9 +16,6 @@ import {
  * then send each other only the records that differ, so a quiet cluster pays ~13 B per member per
  * exchange instead of ~120.
  */
-
-/** Digest state of a failed member: listed so the member itself, if alive, learns it must refute. */
-export const DIGEST_STATE_FAILED = 2;
 
 export interface DigestRow {
   readonly host: string;
@@ -147,4 +145,4 @@ export function compareDigest(
   return { newerHere, refuteAbove };
 }
 
-export { DIGEST_STATE_ALIVE, DIGEST_STATE_LEFT, DIGEST_STATE_SUSPECT };
+export { DIGEST_STATE_ALIVE, DIGEST_STATE_FAILED, DIGEST_STATE_LEFT, DIGEST_STATE_SUSPECT };

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { envelopeOverheadBytes } from './datagram-envelope.js';
-import { formatHostPort, type HostPort, parseHostPort, resolveSeed } from './gossip-address.js';
+import { formatHostPort, type HostPort, parseHostPort, resolveHost, resolveSeed } from './gossip-address.js';
 import type { GossipKeyring } from './gossip-keyring.js';
 import { GossipTransport, type TransportCounters } from './gossip-transport.js';
 import { EventLoopStallWatch, LocalHealth } from './local-health.js';
@@ -17,16 +17,11 @@ import {
   retransmitLimit,
   suspicionTimeoutMs,
 } from './membership-config.js';
-import {
-  buildDigests,
-  compareDigest,
-  DIGEST_STATE_FAILED,
-  type DigestRow,
-  hostHash,
-} from './state-digest.js';
+import { buildDigests, compareDigest, type DigestRow, hostHash } from './state-digest.js';
 import { createSwim, type SwimInstance, type SwimMemberObject } from './swim-engine.js';
 import {
   DIGEST_STATE_ALIVE,
+  DIGEST_STATE_FAILED,
   DIGEST_STATE_LEFT,
   DIGEST_STATE_SUSPECT,
   type DigestMessage,
@@ -685,17 +680,15 @@ function sleep(ms: number): Promise<void> {
  * replaced by this host's first non-internal address of the same family. */
 async function resolveAdvertiseHost(host: string, family: 4 | 6): Promise<string> {
   if (host === '0.0.0.0' || host === '::') {
-    const family = host === '::' ? 'IPv6' : 'IPv4';
+    const familyName = family === 6 ? 'IPv6' : 'IPv4';
     for (const addresses of Object.values(networkInterfaces())) {
       for (const address of addresses ?? []) {
-        if (!address.internal && address.family === family) return address.address;
+        if (!address.internal && address.family === familyName) return address.address;
       }
     }
     throw new UsageError(
-      `--gossip binds ${host} but this host has no non-loopback ${family} address: give --advertise`,
+      `--gossip binds ${host} but this host has no non-loopback ${familyName} address: give --advertise`,
     );
   }
-  if (isIP(host) !== 0) return host;
-  const resolved = await resolveSeed({ host, port: 1 }, family);
-  return parseHostPort(resolved, '--advertise').host;
+  return resolveHost(host, family);
 }

@@ -56,6 +56,8 @@ export interface DigestMessage {
 
 export const DIGEST_STATE_ALIVE = 0;
 export const DIGEST_STATE_SUSPECT = 1;
+/** Listed so the member held failed, if alive, learns it and refutes; failed records are never pushed. */
+export const DIGEST_STATE_FAILED = 2;
 export const DIGEST_STATE_LEFT = 3;
 export const DIGEST_ENTRY_BYTES = 13;
 const DIGEST_FIXED_BYTES = 1 + 1 + 1 + 4 + 4 + 2;

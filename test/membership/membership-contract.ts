@@ -1,6 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { waitUntil } from '../../cluster/local/wait-until.js';
 import type { MemberInfo, MembershipEvent } from '../../src/membership/member.js';
 import type { Membership } from '../../src/membership/membership.js';
+
+export { waitUntil };
 
 /**
  * One behavioural contract, run against every Membership implementation (the swim adapter and the
@@ -16,14 +19,6 @@ export interface MembershipHarness {
 }
 
 export const NO_CAPTURE = { grpc: '', version: 'test', captureInterface: '', captureFilter: '' };
-
-export async function waitUntil(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting until ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 export function stateOf(membership: Membership, name: string): MemberInfo['state'] | undefined {
   return membership.members().find((member) => member.name === name)?.state;
