@@ -28,8 +28,6 @@ export const protobufFileName = "sniffmesh.proto";
 /**
  * The sniffmesh query service: every node serves it; any node answers for the whole cluster.
  * Wire rules: ONLY APPEND fields and enum values; never renumber or reuse a number.
- * Status: Members, WatchMembers and Stats are settled (membership is done); the TopTalkers messages are
- * the first draft for the query issue (fan-out, exact TPUT merge) and may still change before it lands.
  */
 
 export enum MemberState {
@@ -347,6 +345,54 @@ export function nodeStatusToJSON(object: NodeStatus): string {
   }
 }
 
+export enum MergePhase {
+  MERGE_PHASE_UNSPECIFIED = 0,
+  /** MERGE_PHASE_LOCAL_TOP - The node's local top-k, its totals and its transit flows. */
+  MERGE_PHASE_LOCAL_TOP = 1,
+  /** MERGE_PHASE_ABOVE_THRESHOLD - Every key with local score >= threshold. */
+  MERGE_PHASE_ABOVE_THRESHOLD = 2,
+  /** MERGE_PHASE_EXACT - The rows of the given keys. */
+  MERGE_PHASE_EXACT = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function mergePhaseFromJSON(object: any): MergePhase {
+  switch (object) {
+    case 0:
+    case "MERGE_PHASE_UNSPECIFIED":
+      return MergePhase.MERGE_PHASE_UNSPECIFIED;
+    case 1:
+    case "MERGE_PHASE_LOCAL_TOP":
+      return MergePhase.MERGE_PHASE_LOCAL_TOP;
+    case 2:
+    case "MERGE_PHASE_ABOVE_THRESHOLD":
+      return MergePhase.MERGE_PHASE_ABOVE_THRESHOLD;
+    case 3:
+    case "MERGE_PHASE_EXACT":
+      return MergePhase.MERGE_PHASE_EXACT;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return MergePhase.UNRECOGNIZED;
+  }
+}
+
+export function mergePhaseToJSON(object: MergePhase): string {
+  switch (object) {
+    case MergePhase.MERGE_PHASE_UNSPECIFIED:
+      return "MERGE_PHASE_UNSPECIFIED";
+    case MergePhase.MERGE_PHASE_LOCAL_TOP:
+      return "MERGE_PHASE_LOCAL_TOP";
+    case MergePhase.MERGE_PHASE_ABOVE_THRESHOLD:
+      return "MERGE_PHASE_ABOVE_THRESHOLD";
+    case MergePhase.MERGE_PHASE_EXACT:
+      return "MERGE_PHASE_EXACT";
+    case MergePhase.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Member {
   /** Random per process start: a restart on the same address is a new member. */
   id: string;
@@ -411,46 +457,60 @@ export interface StatsResponse {
   evictedFlows: number;
 }
 
+/** Which flows count; an empty list does not filter. Lists are ORed within, ANDed across. */
 export interface Filters {
-  /** Rows whose addresses fall in any of these CIDRs. */
+  /** Flows with either address in one of these blocks ("10.0.0.0/8", "2001:db8::/32", a bare address). */
   cidrs: string[];
+  /** Flows with either port in the list (TCP, UDP, SCTP). */
   ports: number[];
-  /** IP protocol numbers. */
+  /** IP protocol numbers (6 = TCP, 17 = UDP, ...). */
   protocols: number[];
-  /** Only these member names. */
+  /** Ask only these members (by name); the others are listed as skipped. */
   nodes: string[];
 }
 
 export interface TopTalkersRequest {
   group: Grouping;
   by: Metric;
-  /** 0 = everything retained. */
+  /** The last N closed seconds; 0 = everything retained. */
   windowSeconds: number;
-  /** 0 = default (10). */
+  /** Rows; 0 = default (10). At most 1000 for cluster scope. */
   limit: number;
   filters: Filters | undefined;
   scope: Scope;
-  /** 0 = the server's default; capped at its maximum. */
+  /** 0 = the server's default (2000 ms); capped at its maximum (30000 ms). */
   deadlineMs: number;
 }
 
 export interface TopRow {
-  /** The row's key as printed (address, "a <-> b", "proto src:port -> dst:port", port, protocol). */
+  /** The row's key as printed (address, "a <-> b", "proto src:port > dst:port", "tcp/443", protocol). */
   key: string;
   packets: number;
   bytes: number;
   flows: number;
-  sentBytes: number;
-  receivedBytes: number;
+  /** Host rows: the part the address sent. Pair rows: the part from the first address to the second. */
+  forwardPackets: number;
+  forwardBytes: number;
 }
 
 /** What happened to one member during a cluster query. */
 export interface NodeOutcome {
   name: string;
+  /** Its gRPC address (empty when it serves none). */
   address: string;
   status: NodeStatus;
-  /** Why it failed or was skipped. */
+  /** Why it failed, timed out or was skipped. */
   error: string;
+  /** Round-trip time of its last answered phase. */
+  latencyMs: number;
+}
+
+export interface Totals {
+  /** Every frame counted (under the counting rule for cluster answers; undecoded frames are summed). */
+  packets: number;
+  bytes: number;
+  ipPackets: number;
+  ipBytes: number;
 }
 
 export interface TopTalkersResponse {
@@ -459,19 +519,93 @@ export interface TopTalkersResponse {
   rows: TopRow[];
   /** Every member asked (or skipped), with its outcome. */
   nodes: NodeOutcome[];
-  /** False when a node is missing or a table evicted flows beyond the error bound. */
+  /** False when a node is missing, history does not cover the window, or evicted traffic could change a row. */
   exact: boolean;
-  /** Window actually read: whole closed seconds [from, to), ms since the epoch. */
-  windowFromMs: number;
-  windowToMs: number;
-  /** Merge cost of this query. */
+  /** The window read: whole closed seconds [from, to] (Unix seconds, both inclusive); 0 when empty. */
+  windowFromSecond: number;
+  windowToSecond: number;
+  /** Merge cost of this query: rows and protobuf bytes the nodes sent to the coordinator. */
   rowsTransferred: number;
   bytesTransferred: number;
+  totals: Totals | undefined;
+  undecoded: UndecodedCount[];
+  /**
+   * Error bound: traffic in the window of flows evicted for memory (not in the rows). A row's true value
+   * lies in [value, value + evicted_*].
+   */
+  evictedPackets: number;
+  evictedBytes: number;
+  /** The window asked for (0 = everything retained). */
+  windowSeconds: number;
+  /** False when some node's history no longer covers the whole window. */
+  windowComplete: boolean;
+  /** Names of the members whose data is missing from the answer (failed, timed out). */
+  missingNodes: string[];
+  /** Identifies the query in every phase on every node (and in logs). */
+  queryId: string;
+  /** Distinct groups: exact for local scope; 0 for cluster scope (unknown without shipping every table). */
+  groups: number;
+  /** How long the whole query took on the node asked. */
+  elapsedMs: number;
 }
 
 export interface WatchTopRequest {
-  query: TopTalkersRequest | undefined;
+  query:
+    | TopTalkersRequest
+    | undefined;
+  /** 0 = 2 seconds; at least 1. */
   intervalSeconds: number;
+}
+
+/** What every phase of one cluster query reads, the same on every node. */
+export interface MergeWindow {
+  group: Grouping;
+  by: Metric;
+  /** Whole closed seconds [from, to], Unix seconds, both inclusive (pinned by the coordinator). */
+  fromSecond: number;
+  toSecond: number;
+  filters:
+    | Filters
+    | undefined;
+  /**
+   * Networks of the capturing members answering this query: a node does not count traffic it received
+   * from them (they count it as sent), nor transit traffic from them.
+   */
+  memberNetworks: string[];
+}
+
+export interface MergeRequest {
+  queryId: string;
+  window: MergeWindow | undefined;
+  phase: MergePhase;
+  k: number;
+  threshold: number;
+  keys: string[];
+}
+
+/** A flow that neither end of belongs to a member answering the query: merged by max across nodes. */
+export interface TransitFlow {
+  flow: string;
+  /** The group keys it adds to (two for host rows). */
+  groups: string[];
+  packets: number;
+  bytes: number;
+  /** Packets/bytes it adds to each group's forward part, parallel to `groups`. */
+  forwardPackets: number[];
+  forwardBytes: number[];
+}
+
+export interface MergeResponse {
+  /** Phase 1: local top-k; phase 2: rows at or above the threshold; phase 3: the keys asked (absent = 0). */
+  rows: TopRow[];
+  /** Phase 1 only. */
+  transit: TransitFlow[];
+  totals: Totals | undefined;
+  undecoded: UndecodedCount[];
+  evictedPackets: number;
+  evictedBytes: number;
+  windowComplete: boolean;
+  node: string;
 }
 
 function createBaseMember(): Member {
@@ -1819,7 +1953,7 @@ export const TopTalkersRequest: MessageFns<TopTalkersRequest> = {
 };
 
 function createBaseTopRow(): TopRow {
-  return { key: "", packets: 0, bytes: 0, flows: 0, sentBytes: 0, receivedBytes: 0 };
+  return { key: "", packets: 0, bytes: 0, flows: 0, forwardPackets: 0, forwardBytes: 0 };
 }
 
 export const TopRow: MessageFns<TopRow> = {
@@ -1836,11 +1970,11 @@ export const TopRow: MessageFns<TopRow> = {
     if (message.flows !== 0) {
       writer.uint32(32).uint64(message.flows);
     }
-    if (message.sentBytes !== 0) {
-      writer.uint32(40).uint64(message.sentBytes);
+    if (message.forwardPackets !== 0) {
+      writer.uint32(40).uint64(message.forwardPackets);
     }
-    if (message.receivedBytes !== 0) {
-      writer.uint32(48).uint64(message.receivedBytes);
+    if (message.forwardBytes !== 0) {
+      writer.uint32(48).uint64(message.forwardBytes);
     }
     return writer;
   },
@@ -1895,7 +2029,7 @@ export const TopRow: MessageFns<TopRow> = {
               break;
             }
 
-            message.sentBytes = longToNumber(reader.uint64());
+            message.forwardPackets = longToNumber(reader.uint64());
             continue;
           }
           case 6: {
@@ -1903,7 +2037,7 @@ export const TopRow: MessageFns<TopRow> = {
               break;
             }
 
-            message.receivedBytes = longToNumber(reader.uint64());
+            message.forwardBytes = longToNumber(reader.uint64());
             continue;
           }
         }
@@ -1924,15 +2058,15 @@ export const TopRow: MessageFns<TopRow> = {
       packets: isSet(object.packets) ? globalThis.Number(object.packets) : 0,
       bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
       flows: isSet(object.flows) ? globalThis.Number(object.flows) : 0,
-      sentBytes: isSet(object.sentBytes)
-        ? globalThis.Number(object.sentBytes)
-        : isSet(object.sent_bytes)
-        ? globalThis.Number(object.sent_bytes)
+      forwardPackets: isSet(object.forwardPackets)
+        ? globalThis.Number(object.forwardPackets)
+        : isSet(object.forward_packets)
+        ? globalThis.Number(object.forward_packets)
         : 0,
-      receivedBytes: isSet(object.receivedBytes)
-        ? globalThis.Number(object.receivedBytes)
-        : isSet(object.received_bytes)
-        ? globalThis.Number(object.received_bytes)
+      forwardBytes: isSet(object.forwardBytes)
+        ? globalThis.Number(object.forwardBytes)
+        : isSet(object.forward_bytes)
+        ? globalThis.Number(object.forward_bytes)
         : 0,
     };
   },
@@ -1951,11 +2085,11 @@ export const TopRow: MessageFns<TopRow> = {
     if (message.flows !== 0) {
       obj.flows = Math.round(message.flows);
     }
-    if (message.sentBytes !== 0) {
-      obj.sentBytes = Math.round(message.sentBytes);
+    if (message.forwardPackets !== 0) {
+      obj.forwardPackets = Math.round(message.forwardPackets);
     }
-    if (message.receivedBytes !== 0) {
-      obj.receivedBytes = Math.round(message.receivedBytes);
+    if (message.forwardBytes !== 0) {
+      obj.forwardBytes = Math.round(message.forwardBytes);
     }
     return obj;
   },
@@ -1969,14 +2103,14 @@ export const TopRow: MessageFns<TopRow> = {
     message.packets = object.packets ?? 0;
     message.bytes = object.bytes ?? 0;
     message.flows = object.flows ?? 0;
-    message.sentBytes = object.sentBytes ?? 0;
-    message.receivedBytes = object.receivedBytes ?? 0;
+    message.forwardPackets = object.forwardPackets ?? 0;
+    message.forwardBytes = object.forwardBytes ?? 0;
     return message;
   },
 };
 
 function createBaseNodeOutcome(): NodeOutcome {
-  return { name: "", address: "", status: 0, error: "" };
+  return { name: "", address: "", status: 0, error: "", latencyMs: 0 };
 }
 
 export const NodeOutcome: MessageFns<NodeOutcome> = {
@@ -1992,6 +2126,9 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     }
     if (message.error !== "") {
       writer.uint32(34).string(message.error);
+    }
+    if (message.latencyMs !== 0) {
+      writer.uint32(41).double(message.latencyMs);
     }
     return writer;
   },
@@ -2041,6 +2178,14 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
             message.error = reader.string();
             continue;
           }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.latencyMs = reader.double();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2059,6 +2204,11 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
       address: isSet(object.address) ? globalThis.String(object.address) : "",
       status: isSet(object.status) ? nodeStatusFromJSON(object.status) : 0,
       error: isSet(object.error) ? globalThis.String(object.error) : "",
+      latencyMs: isSet(object.latencyMs)
+        ? globalThis.Number(object.latencyMs)
+        : isSet(object.latency_ms)
+        ? globalThis.Number(object.latency_ms)
+        : 0,
     };
   },
 
@@ -2076,6 +2226,9 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     if (message.error !== "") {
       obj.error = message.error;
     }
+    if (message.latencyMs !== 0) {
+      obj.latencyMs = floatToJson(message.latencyMs);
+    }
     return obj;
   },
 
@@ -2088,6 +2241,132 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     message.address = object.address ?? "";
     message.status = object.status ?? 0;
     message.error = object.error ?? "";
+    message.latencyMs = object.latencyMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseTotals(): Totals {
+  return { packets: 0, bytes: 0, ipPackets: 0, ipBytes: 0 };
+}
+
+export const Totals: MessageFns<Totals> = {
+  encode(message: Totals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.packets !== 0) {
+      writer.uint32(8).uint64(message.packets);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(16).uint64(message.bytes);
+    }
+    if (message.ipPackets !== 0) {
+      writer.uint32(24).uint64(message.ipPackets);
+    }
+    if (message.ipBytes !== 0) {
+      writer.uint32(32).uint64(message.ipBytes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Totals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTotals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.packets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ipPackets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ipBytes = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Totals {
+    return {
+      packets: isSet(object.packets) ? globalThis.Number(object.packets) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      ipPackets: isSet(object.ipPackets)
+        ? globalThis.Number(object.ipPackets)
+        : isSet(object.ip_packets)
+        ? globalThis.Number(object.ip_packets)
+        : 0,
+      ipBytes: isSet(object.ipBytes)
+        ? globalThis.Number(object.ipBytes)
+        : isSet(object.ip_bytes)
+        ? globalThis.Number(object.ip_bytes)
+        : 0,
+    };
+  },
+
+  toJSON(message: Totals): unknown {
+    const obj: any = {};
+    if (message.packets !== 0) {
+      obj.packets = Math.round(message.packets);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.ipPackets !== 0) {
+      obj.ipPackets = Math.round(message.ipPackets);
+    }
+    if (message.ipBytes !== 0) {
+      obj.ipBytes = Math.round(message.ipBytes);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Totals>, I>>(base?: I): Totals {
+    return Totals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Totals>, I>>(object: I): Totals {
+    const message = createBaseTotals();
+    message.packets = object.packets ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.ipPackets = object.ipPackets ?? 0;
+    message.ipBytes = object.ipBytes ?? 0;
     return message;
   },
 };
@@ -2099,10 +2378,20 @@ function createBaseTopTalkersResponse(): TopTalkersResponse {
     rows: [],
     nodes: [],
     exact: false,
-    windowFromMs: 0,
-    windowToMs: 0,
+    windowFromSecond: 0,
+    windowToSecond: 0,
     rowsTransferred: 0,
     bytesTransferred: 0,
+    totals: undefined,
+    undecoded: [],
+    evictedPackets: 0,
+    evictedBytes: 0,
+    windowSeconds: 0,
+    windowComplete: false,
+    missingNodes: [],
+    queryId: "",
+    groups: 0,
+    elapsedMs: 0,
   };
 }
 
@@ -2123,17 +2412,47 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
     if (message.exact !== false) {
       writer.uint32(40).bool(message.exact);
     }
-    if (message.windowFromMs !== 0) {
-      writer.uint32(48).uint64(message.windowFromMs);
+    if (message.windowFromSecond !== 0) {
+      writer.uint32(48).int64(message.windowFromSecond);
     }
-    if (message.windowToMs !== 0) {
-      writer.uint32(56).uint64(message.windowToMs);
+    if (message.windowToSecond !== 0) {
+      writer.uint32(56).int64(message.windowToSecond);
     }
     if (message.rowsTransferred !== 0) {
       writer.uint32(64).uint64(message.rowsTransferred);
     }
     if (message.bytesTransferred !== 0) {
       writer.uint32(72).uint64(message.bytesTransferred);
+    }
+    if (message.totals !== undefined) {
+      Totals.encode(message.totals, writer.uint32(82).fork()).join();
+    }
+    for (const v of message.undecoded) {
+      UndecodedCount.encode(v!, writer.uint32(90).fork()).join();
+    }
+    if (message.evictedPackets !== 0) {
+      writer.uint32(96).uint64(message.evictedPackets);
+    }
+    if (message.evictedBytes !== 0) {
+      writer.uint32(104).uint64(message.evictedBytes);
+    }
+    if (message.windowSeconds !== 0) {
+      writer.uint32(112).uint32(message.windowSeconds);
+    }
+    if (message.windowComplete !== false) {
+      writer.uint32(120).bool(message.windowComplete);
+    }
+    for (const v of message.missingNodes) {
+      writer.uint32(130).string(v!);
+    }
+    if (message.queryId !== "") {
+      writer.uint32(138).string(message.queryId);
+    }
+    if (message.groups !== 0) {
+      writer.uint32(144).uint64(message.groups);
+    }
+    if (message.elapsedMs !== 0) {
+      writer.uint32(153).double(message.elapsedMs);
     }
     return writer;
   },
@@ -2196,7 +2515,7 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
               break;
             }
 
-            message.windowFromMs = longToNumber(reader.uint64());
+            message.windowFromSecond = longToNumber(reader.int64());
             continue;
           }
           case 7: {
@@ -2204,7 +2523,7 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
               break;
             }
 
-            message.windowToMs = longToNumber(reader.uint64());
+            message.windowToSecond = longToNumber(reader.int64());
             continue;
           }
           case 8: {
@@ -2221,6 +2540,86 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
             }
 
             message.bytesTransferred = longToNumber(reader.uint64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.totals = Totals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.undecoded.push(UndecodedCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.evictedPackets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.evictedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 14: {
+            if (tag !== 112) {
+              break;
+            }
+
+            message.windowSeconds = reader.uint32();
+            continue;
+          }
+          case 15: {
+            if (tag !== 120) {
+              break;
+            }
+
+            message.windowComplete = reader.bool();
+            continue;
+          }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.missingNodes.push(reader.string());
+            continue;
+          }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.queryId = reader.string();
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.groups = longToNumber(reader.uint64());
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.elapsedMs = reader.double();
             continue;
           }
         }
@@ -2242,15 +2641,15 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
       rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => TopRow.fromJSON(e)) : [],
       nodes: globalThis.Array.isArray(object?.nodes) ? object.nodes.map((e: any) => NodeOutcome.fromJSON(e)) : [],
       exact: isSet(object.exact) ? globalThis.Boolean(object.exact) : false,
-      windowFromMs: isSet(object.windowFromMs)
-        ? globalThis.Number(object.windowFromMs)
-        : isSet(object.window_from_ms)
-        ? globalThis.Number(object.window_from_ms)
+      windowFromSecond: isSet(object.windowFromSecond)
+        ? globalThis.Number(object.windowFromSecond)
+        : isSet(object.window_from_second)
+        ? globalThis.Number(object.window_from_second)
         : 0,
-      windowToMs: isSet(object.windowToMs)
-        ? globalThis.Number(object.windowToMs)
-        : isSet(object.window_to_ms)
-        ? globalThis.Number(object.window_to_ms)
+      windowToSecond: isSet(object.windowToSecond)
+        ? globalThis.Number(object.windowToSecond)
+        : isSet(object.window_to_second)
+        ? globalThis.Number(object.window_to_second)
         : 0,
       rowsTransferred: isSet(object.rowsTransferred)
         ? globalThis.Number(object.rowsTransferred)
@@ -2261,6 +2660,46 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
         ? globalThis.Number(object.bytesTransferred)
         : isSet(object.bytes_transferred)
         ? globalThis.Number(object.bytes_transferred)
+        : 0,
+      totals: isSet(object.totals) ? Totals.fromJSON(object.totals) : undefined,
+      undecoded: globalThis.Array.isArray(object?.undecoded)
+        ? object.undecoded.map((e: any) => UndecodedCount.fromJSON(e))
+        : [],
+      evictedPackets: isSet(object.evictedPackets)
+        ? globalThis.Number(object.evictedPackets)
+        : isSet(object.evicted_packets)
+        ? globalThis.Number(object.evicted_packets)
+        : 0,
+      evictedBytes: isSet(object.evictedBytes)
+        ? globalThis.Number(object.evictedBytes)
+        : isSet(object.evicted_bytes)
+        ? globalThis.Number(object.evicted_bytes)
+        : 0,
+      windowSeconds: isSet(object.windowSeconds)
+        ? globalThis.Number(object.windowSeconds)
+        : isSet(object.window_seconds)
+        ? globalThis.Number(object.window_seconds)
+        : 0,
+      windowComplete: isSet(object.windowComplete)
+        ? globalThis.Boolean(object.windowComplete)
+        : isSet(object.window_complete)
+        ? globalThis.Boolean(object.window_complete)
+        : false,
+      missingNodes: globalThis.Array.isArray(object?.missingNodes)
+        ? object.missingNodes.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.missing_nodes)
+        ? object.missing_nodes.map((e: any) => globalThis.String(e))
+        : [],
+      queryId: isSet(object.queryId)
+        ? globalThis.String(object.queryId)
+        : isSet(object.query_id)
+        ? globalThis.String(object.query_id)
+        : "",
+      groups: isSet(object.groups) ? globalThis.Number(object.groups) : 0,
+      elapsedMs: isSet(object.elapsedMs)
+        ? globalThis.Number(object.elapsedMs)
+        : isSet(object.elapsed_ms)
+        ? globalThis.Number(object.elapsed_ms)
         : 0,
     };
   },
@@ -2282,17 +2721,47 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
     if (message.exact !== false) {
       obj.exact = message.exact;
     }
-    if (message.windowFromMs !== 0) {
-      obj.windowFromMs = Math.round(message.windowFromMs);
+    if (message.windowFromSecond !== 0) {
+      obj.windowFromSecond = Math.round(message.windowFromSecond);
     }
-    if (message.windowToMs !== 0) {
-      obj.windowToMs = Math.round(message.windowToMs);
+    if (message.windowToSecond !== 0) {
+      obj.windowToSecond = Math.round(message.windowToSecond);
     }
     if (message.rowsTransferred !== 0) {
       obj.rowsTransferred = Math.round(message.rowsTransferred);
     }
     if (message.bytesTransferred !== 0) {
       obj.bytesTransferred = Math.round(message.bytesTransferred);
+    }
+    if (message.totals !== undefined) {
+      obj.totals = Totals.toJSON(message.totals);
+    }
+    if (message.undecoded?.length) {
+      obj.undecoded = message.undecoded.map((e) => UndecodedCount.toJSON(e));
+    }
+    if (message.evictedPackets !== 0) {
+      obj.evictedPackets = Math.round(message.evictedPackets);
+    }
+    if (message.evictedBytes !== 0) {
+      obj.evictedBytes = Math.round(message.evictedBytes);
+    }
+    if (message.windowSeconds !== 0) {
+      obj.windowSeconds = Math.round(message.windowSeconds);
+    }
+    if (message.windowComplete !== false) {
+      obj.windowComplete = message.windowComplete;
+    }
+    if (message.missingNodes?.length) {
+      obj.missingNodes = message.missingNodes;
+    }
+    if (message.queryId !== "") {
+      obj.queryId = message.queryId;
+    }
+    if (message.groups !== 0) {
+      obj.groups = Math.round(message.groups);
+    }
+    if (message.elapsedMs !== 0) {
+      obj.elapsedMs = floatToJson(message.elapsedMs);
     }
     return obj;
   },
@@ -2307,10 +2776,22 @@ export const TopTalkersResponse: MessageFns<TopTalkersResponse> = {
     message.rows = object.rows?.map((e) => TopRow.fromPartial(e)) || [];
     message.nodes = object.nodes?.map((e) => NodeOutcome.fromPartial(e)) || [];
     message.exact = object.exact ?? false;
-    message.windowFromMs = object.windowFromMs ?? 0;
-    message.windowToMs = object.windowToMs ?? 0;
+    message.windowFromSecond = object.windowFromSecond ?? 0;
+    message.windowToSecond = object.windowToSecond ?? 0;
     message.rowsTransferred = object.rowsTransferred ?? 0;
     message.bytesTransferred = object.bytesTransferred ?? 0;
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? Totals.fromPartial(object.totals)
+      : undefined;
+    message.undecoded = object.undecoded?.map((e) => UndecodedCount.fromPartial(e)) || [];
+    message.evictedPackets = object.evictedPackets ?? 0;
+    message.evictedBytes = object.evictedBytes ?? 0;
+    message.windowSeconds = object.windowSeconds ?? 0;
+    message.windowComplete = object.windowComplete ?? false;
+    message.missingNodes = object.missingNodes?.map((e) => e) || [];
+    message.queryId = object.queryId ?? "";
+    message.groups = object.groups ?? 0;
+    message.elapsedMs = object.elapsedMs ?? 0;
     return message;
   },
 };
@@ -2406,6 +2887,715 @@ export const WatchTopRequest: MessageFns<WatchTopRequest> = {
   },
 };
 
+function createBaseMergeWindow(): MergeWindow {
+  return { group: 0, by: 0, fromSecond: 0, toSecond: 0, filters: undefined, memberNetworks: [] };
+}
+
+export const MergeWindow: MessageFns<MergeWindow> = {
+  encode(message: MergeWindow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.group !== 0) {
+      writer.uint32(8).int32(message.group);
+    }
+    if (message.by !== 0) {
+      writer.uint32(16).int32(message.by);
+    }
+    if (message.fromSecond !== 0) {
+      writer.uint32(24).int64(message.fromSecond);
+    }
+    if (message.toSecond !== 0) {
+      writer.uint32(32).int64(message.toSecond);
+    }
+    if (message.filters !== undefined) {
+      Filters.encode(message.filters, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.memberNetworks) {
+      writer.uint32(50).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MergeWindow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMergeWindow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.group = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.by = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.fromSecond = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.toSecond = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.filters = Filters.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.memberNetworks.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MergeWindow {
+    return {
+      group: isSet(object.group) ? groupingFromJSON(object.group) : 0,
+      by: isSet(object.by) ? metricFromJSON(object.by) : 0,
+      fromSecond: isSet(object.fromSecond)
+        ? globalThis.Number(object.fromSecond)
+        : isSet(object.from_second)
+        ? globalThis.Number(object.from_second)
+        : 0,
+      toSecond: isSet(object.toSecond)
+        ? globalThis.Number(object.toSecond)
+        : isSet(object.to_second)
+        ? globalThis.Number(object.to_second)
+        : 0,
+      filters: isSet(object.filters) ? Filters.fromJSON(object.filters) : undefined,
+      memberNetworks: globalThis.Array.isArray(object?.memberNetworks)
+        ? object.memberNetworks.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.member_networks)
+        ? object.member_networks.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: MergeWindow): unknown {
+    const obj: any = {};
+    if (message.group !== 0) {
+      obj.group = groupingToJSON(message.group);
+    }
+    if (message.by !== 0) {
+      obj.by = metricToJSON(message.by);
+    }
+    if (message.fromSecond !== 0) {
+      obj.fromSecond = Math.round(message.fromSecond);
+    }
+    if (message.toSecond !== 0) {
+      obj.toSecond = Math.round(message.toSecond);
+    }
+    if (message.filters !== undefined) {
+      obj.filters = Filters.toJSON(message.filters);
+    }
+    if (message.memberNetworks?.length) {
+      obj.memberNetworks = message.memberNetworks;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MergeWindow>, I>>(base?: I): MergeWindow {
+    return MergeWindow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MergeWindow>, I>>(object: I): MergeWindow {
+    const message = createBaseMergeWindow();
+    message.group = object.group ?? 0;
+    message.by = object.by ?? 0;
+    message.fromSecond = object.fromSecond ?? 0;
+    message.toSecond = object.toSecond ?? 0;
+    message.filters = (object.filters !== undefined && object.filters !== null)
+      ? Filters.fromPartial(object.filters)
+      : undefined;
+    message.memberNetworks = object.memberNetworks?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseMergeRequest(): MergeRequest {
+  return { queryId: "", window: undefined, phase: 0, k: 0, threshold: 0, keys: [] };
+}
+
+export const MergeRequest: MessageFns<MergeRequest> = {
+  encode(message: MergeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.queryId !== "") {
+      writer.uint32(10).string(message.queryId);
+    }
+    if (message.window !== undefined) {
+      MergeWindow.encode(message.window, writer.uint32(18).fork()).join();
+    }
+    if (message.phase !== 0) {
+      writer.uint32(24).int32(message.phase);
+    }
+    if (message.k !== 0) {
+      writer.uint32(32).uint32(message.k);
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(41).double(message.threshold);
+    }
+    for (const v of message.keys) {
+      writer.uint32(50).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MergeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMergeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.queryId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.window = MergeWindow.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.phase = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.k = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 41) {
+              break;
+            }
+
+            message.threshold = reader.double();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.keys.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MergeRequest {
+    return {
+      queryId: isSet(object.queryId)
+        ? globalThis.String(object.queryId)
+        : isSet(object.query_id)
+        ? globalThis.String(object.query_id)
+        : "",
+      window: isSet(object.window) ? MergeWindow.fromJSON(object.window) : undefined,
+      phase: isSet(object.phase) ? mergePhaseFromJSON(object.phase) : 0,
+      k: isSet(object.k) ? globalThis.Number(object.k) : 0,
+      threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
+      keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+    };
+  },
+
+  toJSON(message: MergeRequest): unknown {
+    const obj: any = {};
+    if (message.queryId !== "") {
+      obj.queryId = message.queryId;
+    }
+    if (message.window !== undefined) {
+      obj.window = MergeWindow.toJSON(message.window);
+    }
+    if (message.phase !== 0) {
+      obj.phase = mergePhaseToJSON(message.phase);
+    }
+    if (message.k !== 0) {
+      obj.k = Math.round(message.k);
+    }
+    if (message.threshold !== 0) {
+      obj.threshold = floatToJson(message.threshold);
+    }
+    if (message.keys?.length) {
+      obj.keys = message.keys;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MergeRequest>, I>>(base?: I): MergeRequest {
+    return MergeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MergeRequest>, I>>(object: I): MergeRequest {
+    const message = createBaseMergeRequest();
+    message.queryId = object.queryId ?? "";
+    message.window = (object.window !== undefined && object.window !== null)
+      ? MergeWindow.fromPartial(object.window)
+      : undefined;
+    message.phase = object.phase ?? 0;
+    message.k = object.k ?? 0;
+    message.threshold = object.threshold ?? 0;
+    message.keys = object.keys?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseTransitFlow(): TransitFlow {
+  return { flow: "", groups: [], packets: 0, bytes: 0, forwardPackets: [], forwardBytes: [] };
+}
+
+export const TransitFlow: MessageFns<TransitFlow> = {
+  encode(message: TransitFlow, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.flow !== "") {
+      writer.uint32(10).string(message.flow);
+    }
+    for (const v of message.groups) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.packets !== 0) {
+      writer.uint32(24).uint64(message.packets);
+    }
+    if (message.bytes !== 0) {
+      writer.uint32(32).uint64(message.bytes);
+    }
+    if (message.forwardPackets.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.forwardPackets) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.forwardBytes.length !== 0) {
+      writer.uint32(50).fork();
+      for (const v of message.forwardBytes) {
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransitFlow {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransitFlow();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.flow = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.groups.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.packets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.bytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.forwardPackets.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.forwardPackets.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag === 48) {
+              message.forwardBytes.push(longToNumber(reader.uint64()));
+
+              continue;
+            }
+
+            if (tag === 50) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.forwardBytes.push(longToNumber(reader.uint64()));
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransitFlow {
+    return {
+      flow: isSet(object.flow) ? globalThis.String(object.flow) : "",
+      groups: globalThis.Array.isArray(object?.groups) ? object.groups.map((e: any) => globalThis.String(e)) : [],
+      packets: isSet(object.packets) ? globalThis.Number(object.packets) : 0,
+      bytes: isSet(object.bytes) ? globalThis.Number(object.bytes) : 0,
+      forwardPackets: globalThis.Array.isArray(object?.forwardPackets)
+        ? object.forwardPackets.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.forward_packets)
+        ? object.forward_packets.map((e: any) => globalThis.Number(e))
+        : [],
+      forwardBytes: globalThis.Array.isArray(object?.forwardBytes)
+        ? object.forwardBytes.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.forward_bytes)
+        ? object.forward_bytes.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: TransitFlow): unknown {
+    const obj: any = {};
+    if (message.flow !== "") {
+      obj.flow = message.flow;
+    }
+    if (message.groups?.length) {
+      obj.groups = message.groups;
+    }
+    if (message.packets !== 0) {
+      obj.packets = Math.round(message.packets);
+    }
+    if (message.bytes !== 0) {
+      obj.bytes = Math.round(message.bytes);
+    }
+    if (message.forwardPackets?.length) {
+      obj.forwardPackets = message.forwardPackets.map((e) => Math.round(e));
+    }
+    if (message.forwardBytes?.length) {
+      obj.forwardBytes = message.forwardBytes.map((e) => Math.round(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransitFlow>, I>>(base?: I): TransitFlow {
+    return TransitFlow.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransitFlow>, I>>(object: I): TransitFlow {
+    const message = createBaseTransitFlow();
+    message.flow = object.flow ?? "";
+    message.groups = object.groups?.map((e) => e) || [];
+    message.packets = object.packets ?? 0;
+    message.bytes = object.bytes ?? 0;
+    message.forwardPackets = object.forwardPackets?.map((e) => e) || [];
+    message.forwardBytes = object.forwardBytes?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseMergeResponse(): MergeResponse {
+  return {
+    rows: [],
+    transit: [],
+    totals: undefined,
+    undecoded: [],
+    evictedPackets: 0,
+    evictedBytes: 0,
+    windowComplete: false,
+    node: "",
+  };
+}
+
+export const MergeResponse: MessageFns<MergeResponse> = {
+  encode(message: MergeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.rows) {
+      TopRow.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.transit) {
+      TransitFlow.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.totals !== undefined) {
+      Totals.encode(message.totals, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.undecoded) {
+      UndecodedCount.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.evictedPackets !== 0) {
+      writer.uint32(40).uint64(message.evictedPackets);
+    }
+    if (message.evictedBytes !== 0) {
+      writer.uint32(48).uint64(message.evictedBytes);
+    }
+    if (message.windowComplete !== false) {
+      writer.uint32(56).bool(message.windowComplete);
+    }
+    if (message.node !== "") {
+      writer.uint32(66).string(message.node);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MergeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMergeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.rows.push(TopRow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.transit.push(TransitFlow.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.totals = Totals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.undecoded.push(UndecodedCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.evictedPackets = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.evictedBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.windowComplete = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MergeResponse {
+    return {
+      rows: globalThis.Array.isArray(object?.rows) ? object.rows.map((e: any) => TopRow.fromJSON(e)) : [],
+      transit: globalThis.Array.isArray(object?.transit) ? object.transit.map((e: any) => TransitFlow.fromJSON(e)) : [],
+      totals: isSet(object.totals) ? Totals.fromJSON(object.totals) : undefined,
+      undecoded: globalThis.Array.isArray(object?.undecoded)
+        ? object.undecoded.map((e: any) => UndecodedCount.fromJSON(e))
+        : [],
+      evictedPackets: isSet(object.evictedPackets)
+        ? globalThis.Number(object.evictedPackets)
+        : isSet(object.evicted_packets)
+        ? globalThis.Number(object.evicted_packets)
+        : 0,
+      evictedBytes: isSet(object.evictedBytes)
+        ? globalThis.Number(object.evictedBytes)
+        : isSet(object.evicted_bytes)
+        ? globalThis.Number(object.evicted_bytes)
+        : 0,
+      windowComplete: isSet(object.windowComplete)
+        ? globalThis.Boolean(object.windowComplete)
+        : isSet(object.window_complete)
+        ? globalThis.Boolean(object.window_complete)
+        : false,
+      node: isSet(object.node) ? globalThis.String(object.node) : "",
+    };
+  },
+
+  toJSON(message: MergeResponse): unknown {
+    const obj: any = {};
+    if (message.rows?.length) {
+      obj.rows = message.rows.map((e) => TopRow.toJSON(e));
+    }
+    if (message.transit?.length) {
+      obj.transit = message.transit.map((e) => TransitFlow.toJSON(e));
+    }
+    if (message.totals !== undefined) {
+      obj.totals = Totals.toJSON(message.totals);
+    }
+    if (message.undecoded?.length) {
+      obj.undecoded = message.undecoded.map((e) => UndecodedCount.toJSON(e));
+    }
+    if (message.evictedPackets !== 0) {
+      obj.evictedPackets = Math.round(message.evictedPackets);
+    }
+    if (message.evictedBytes !== 0) {
+      obj.evictedBytes = Math.round(message.evictedBytes);
+    }
+    if (message.windowComplete !== false) {
+      obj.windowComplete = message.windowComplete;
+    }
+    if (message.node !== "") {
+      obj.node = message.node;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<MergeResponse>, I>>(base?: I): MergeResponse {
+    return MergeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<MergeResponse>, I>>(object: I): MergeResponse {
+    const message = createBaseMergeResponse();
+    message.rows = object.rows?.map((e) => TopRow.fromPartial(e)) || [];
+    message.transit = object.transit?.map((e) => TransitFlow.fromPartial(e)) || [];
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? Totals.fromPartial(object.totals)
+      : undefined;
+    message.undecoded = object.undecoded?.map((e) => UndecodedCount.fromPartial(e)) || [];
+    message.evictedPackets = object.evictedPackets ?? 0;
+    message.evictedBytes = object.evictedBytes ?? 0;
+    message.windowComplete = object.windowComplete ?? false;
+    message.node = object.node ?? "";
+    return message;
+  },
+};
+
 export type SniffmeshService = typeof SniffmeshService;
 export const SniffmeshService = {
   /** Top talkers for a window, cluster-wide (default) or local to the node asked. */
@@ -2458,6 +3648,16 @@ export const SniffmeshService = {
     responseSerialize: (value: StatsResponse): Buffer => Buffer.from(StatsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatsResponse => StatsResponse.decode(value),
   },
+  /** Internal: one phase of the exact cluster merge, asked by the node coordinating a cluster query. */
+  merge: {
+    path: "/sniffmesh.v1.Sniffmesh/Merge" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: MergeRequest): Buffer => Buffer.from(MergeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MergeRequest => MergeRequest.decode(value),
+    responseSerialize: (value: MergeResponse): Buffer => Buffer.from(MergeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MergeResponse => MergeResponse.decode(value),
+  },
 } as const;
 
 export interface SniffmeshServer extends UntypedServiceImplementation {
@@ -2471,6 +3671,8 @@ export interface SniffmeshServer extends UntypedServiceImplementation {
   watchMembers: handleServerStreamingCall<WatchMembersRequest, MembershipUpdate>;
   /** This node's capture counters, version and uptime. */
   stats: handleUnaryCall<StatsRequest, StatsResponse>;
+  /** Internal: one phase of the exact cluster merge, asked by the node coordinating a cluster query. */
+  merge: handleUnaryCall<MergeRequest, MergeResponse>;
 }
 
 export interface SniffmeshClient extends Client {
@@ -2535,6 +3737,22 @@ export interface SniffmeshClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatsResponse) => void,
+  ): ClientUnaryCall;
+  /** Internal: one phase of the exact cluster merge, asked by the node coordinating a cluster query. */
+  merge(
+    request: MergeRequest,
+    callback: (error: ServiceError | null, response: MergeResponse) => void,
+  ): ClientUnaryCall;
+  merge(
+    request: MergeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: MergeResponse) => void,
+  ): ClientUnaryCall;
+  merge(
+    request: MergeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: MergeResponse) => void,
   ): ClientUnaryCall;
 }
 
