@@ -41,6 +41,12 @@ const EVENT_STATES: Record<string, MemberState | 'removed'> = {
 export class SerfDriver implements MemberDriver {
   readonly id = 'serf' as const;
 
+  /**
+   * @param extraAgentArgs flags appended to every `serf agent` command line, e.g. the query benchmark's
+   *   `-event-handler=query:ping=echo pong` (the membership benchmark passes none).
+   */
+  constructor(private readonly extraAgentArgs: readonly string[] = []) {}
+
   describe(): string {
     let version = 'serf (version unknown)';
     try {
@@ -72,6 +78,7 @@ export class SerfDriver implements MemberDriver {
       `-node=${spec.name}`,
       '-profile=lan',
       '-log-level=info',
+      ...this.extraAgentArgs,
     ];
     for (const seed of seeds) if (seed.name !== spec.name) args.push(`-join=${seed.host}:${seed.gossipPort}`);
     const child = namespace.spawn(SERF_BINARY, args, spec.uid);

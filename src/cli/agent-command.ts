@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { type Command, Option } from 'commander';
-import { parseHostPort } from '../membership/gossip-address.js';
+import { formatHostPort, parseHostPort } from '../membership/gossip-address.js';
 import {
   type GossipKeyring,
   generateGossipKey,
@@ -9,12 +9,21 @@ import {
   readGossipKeyFile,
 } from '../membership/gossip-keyring.js';
 import type { MembershipEvent } from '../membership/member.js';
+import { MAX_NETWORKS } from '../membership/member-metadata.js';
 import { configForPreset } from '../membership/membership-config.js';
 import { SwimMembership } from '../membership/swim-membership.js';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
+import { listLocalAddresses } from '../node/capture/network-interfaces.js';
+import { validateReplaySpeed } from '../node/capture/replay-source.js';
 import { DEFAULT_MAX_FLOWS, DEFAULT_RETENTION_SECONDS } from '../node/flows/flow-store.js';
 import { LocalNetworks } from '../node/flows/local-networks.js';
+import { ClusterQuery } from '../query/cluster-query.js';
+import { PeerPool } from '../query/peer-pool.js';
+import { DEFAULT_GRPC_ADDRESS, DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
+import { type RunningQueryServer, startQueryServer } from '../query/query-server.js';
+import { createQueryService } from '../query/query-service.js';
 import { type SniffmeshError, UsageError } from '../util/errors.js';
+import { parseAddress } from '../util/ip-address.js';
 import { parseInteger } from './common-options.js';
 
 export const SNIFFMESH_VERSION = '0.1.0';
@@ -23,6 +32,10 @@ export const DEFAULT_GOSSIP_ADDRESS = '0.0.0.0:7947';
 
 interface AgentOptionValues {
   gossip: string;
+  grpc: string;
+  pcap?: string;
+  replaySpeed: string;
+  loop?: boolean;
   advertise?: string;
   seeds?: string;
   name?: string;
@@ -79,6 +92,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     )
     .option('--gossip <host:port>', 'address the gossip socket binds', DEFAULT_GOSSIP_ADDRESS)
     .option('--advertise <host:port>', 'address other members reach this one at (NAT, containers)')
+    .option('--grpc <host:port>', 'address the query service (gRPC) listens on', DEFAULT_GRPC_ADDRESS)
     .option(
       '--seeds <host:port,...>',
       'any members to join through (DNS names allowed); none = a new cluster',
@@ -99,6 +113,9 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     )
     .option('--no-capture', 'run membership only, capture nothing')
     .option('-i, --interface <name>', 'interface to capture on (default: the first up, non-loopback one)')
+    .option('--pcap <file>', 'replay this capture file instead of capturing live (no root needed)')
+    .option('--replay-speed <x>', 'replay speed: 1 = as recorded, 0 = as fast as possible', '1')
+    .option('--loop', 'replay the file again and again')
     .option('-f, --filter <expr>', 'BPF capture filter in tcpdump syntax', '')
     .option('--max-flows <N>', 'capture memory budget in flows', String(DEFAULT_MAX_FLOWS))
     .option('--retention <seconds>', 'how much history the node keeps', String(DEFAULT_RETENTION_SECONDS))
@@ -124,11 +141,34 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
     const name = values.name ?? hostname();
     const json = values.eventsJson === true;
+    const grpcBind = parseHostPort(values.grpc, '--grpc', true);
+    const replaySpeed = Number(values.replaySpeed);
+    if (values.replaySpeed.trim() === '')
+      throw new UsageError('--replay-speed: give a number (0 = as fast as possible)');
+    validateReplaySpeed(replaySpeed);
+    if (values.pcap !== undefined && values.interface !== undefined) {
+      throw new UsageError('give -i IFACE (live) or --pcap FILE (replay), not both');
+    }
+    if (values.pcap !== undefined && !values.capture)
+      throw new UsageError('--pcap and --no-capture contradict');
+    if (values.loop === true && values.pcap === undefined)
+      throw new UsageError('--loop replays a --pcap file');
+    if (values.pcap === '-' && values.loop === true)
+      throw new UsageError('--loop cannot replay standard input');
+    if (localNetworks.size > MAX_NETWORKS) {
+      throw new UsageError(`--local-net: at most ${MAX_NETWORKS} blocks (they are gossiped with the member)`);
+    }
 
     let capture: CaptureProcessClient | undefined;
     let captureInterface = '';
     if (values.capture) {
       const started = await CaptureProcessClient.start({
+        ...(values.pcap === undefined
+          ? {}
+          : { replay: { path: values.pcap, speed: replaySpeed, loop: values.loop === true } }),
+        nodeName: name,
+        tableTtlMs: DEFAULT_QUERY_CONFIG.windowTableTtlMs,
+        tableCacheEntries: DEFAULT_QUERY_CONFIG.windowTableCacheEntries,
         interfaceName: values.interface,
         filter: values.filter,
         snaplen: 65535,
@@ -152,16 +192,47 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         version: SNIFFMESH_VERSION,
         captureInterface,
         captureFilter: values.capture ? values.filter : '',
+        networks: values.capture ? memberNetworks(localNetworks.describe(), values.pcap !== undefined) : [],
       },
       config: configForPreset(values.timing),
       ...(keyring === undefined ? {} : { keyring }),
     });
     membership.onEvent((event) => output.out(json ? eventJson(event) : eventLine(event)));
+    const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs });
+    const clusterQuery = new ClusterQuery(membership, capture ?? null, peers, DEFAULT_QUERY_CONFIG);
+    let server: RunningQueryServer;
     try {
+      // Before joining: a port in use fails the agent before anyone learns about it.
+      server = await startQueryServer(
+        values.grpc,
+        createQueryService({
+          membership,
+          engine: capture ?? null,
+          clusterQuery,
+          config: DEFAULT_QUERY_CONFIG,
+          version: SNIFFMESH_VERSION,
+          startedAtMs: Date.now(),
+        }),
+      );
       await membership.start(seeds);
     } catch (error) {
+      peers.close();
       capture?.close();
       throw error;
+    }
+    // Peers reach the query service at the gossip address's host when --grpc binds a wildcard.
+    const grpcPort = parseHostPort(server.address, '--grpc', true).port;
+    const grpcHost = isWildcard(grpcBind.host)
+      ? parseHostPort(membership.address, '--advertise').host
+      : grpcBind.host;
+    membership.updateMetadata({ grpc: formatHostPort(grpcHost, grpcPort) });
+    if (capture !== undefined) {
+      capture.onReplayFinished = (counters, error) => {
+        process.stderr.write(
+          `sniffmesh: replay of ${values.pcap} finished: ${counters.frames} frames` +
+            `${error === null ? '' : `; stopped early: ${error.message}`}; still answering queries\n`,
+        );
+      };
     }
     const self = membership.self();
     if (json) {
@@ -171,7 +242,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       `sniffmesh: agent ${name} gossiping on ${membership.address}` +
         `${seeds.length === 0 ? ' (new cluster)' : `, joining through ${seeds.join(',')}`}` +
         `${keyring === undefined ? ', gossip NOT authenticated (--gossip-key)' : ', gossip authenticated'}` +
-        `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}; Ctrl-C leaves\n`,
+        `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}` +
+        `, queries on ${membership.self().grpc}; Ctrl-C leaves\n`,
     );
 
     let failure: SniffmeshError | null = null;
@@ -195,6 +267,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       }
     });
     await membership.leave();
+    peers.close();
+    await server.close();
     let captureCounters: { interface: string; frames: number; kernelDrops: number | null } | null = null;
     if (capture !== undefined && failure === null) {
       try {
@@ -228,6 +302,30 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     }
     if (failure !== null) throw failure;
   });
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '[::]';
+}
+
+/**
+ * The networks this member announces for the counting rule: its --local-net blocks, and when capturing
+ * live its interface addresses, except loopback and link-local ones (every host has those: they say
+ * nothing about which member sent a packet).
+ */
+function memberNetworks(localNets: readonly string[], replaying: boolean): string[] {
+  const networks = [...localNets];
+  if (!replaying) {
+    for (const local of listLocalAddresses()) {
+      const parsed = parseAddress(local.address);
+      if (parsed === null) continue;
+      const first = parsed.words[0] as number;
+      const loopback = parsed.version === 4 ? first >>> 24 === 127 : local.address === '::1';
+      const linkLocal = parsed.version === 4 ? first >>> 16 === 0xa9fe : first >>> 22 === 0xfe80 >>> 6;
+      if (!loopback && !linkLocal) networks.push(local.address);
+    }
+  }
+  return [...new Set(networks)].slice(0, MAX_NETWORKS);
 }
 
 /** `sniffmesh keygen`: prints a new random gossip key. */

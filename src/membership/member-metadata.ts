@@ -21,6 +21,8 @@ export interface WireMetadata {
   s: number;
   /** left at, ms: set only on the record a member sends when it leaves gracefully */
   l?: number;
+  /** networks (CIDR text) this member counts as its own; absent = none */
+  a?: string[];
 }
 
 /** Limits on what a record may carry; a record beyond them is dropped as malformed. */
@@ -28,6 +30,10 @@ export const MAX_NAME_CHARS = 128;
 export const MAX_ADDRESS_CHARS = 64;
 export const MAX_FILTER_CHARS = 512;
 const MAX_SHORT_CHARS = 64;
+/** Networks per member: a host has a handful of addresses; the record must fit a datagram with others. */
+export const MAX_NETWORKS = 16;
+/** "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128" is 49 characters. */
+const MAX_NETWORK_CHARS = 50;
 
 export function toWireMetadata(meta: MemberMetadata): WireMetadata {
   return {
@@ -38,6 +44,7 @@ export function toWireMetadata(meta: MemberMetadata): WireMetadata {
     c: meta.captureInterface,
     f: meta.captureFilter,
     s: meta.startedAtMs,
+    ...(meta.networks.length > 0 ? { a: [...meta.networks] } : {}),
   };
 }
 
@@ -50,11 +57,20 @@ export function fromWireMetadata(wire: WireMetadata): MemberMetadata {
     captureInterface: wire.c,
     captureFilter: wire.f,
     startedAtMs: wire.s,
+    networks: wire.a ?? [],
   };
 }
 
 function boundedString(value: unknown, maxChars: number): value is string {
   return typeof value === 'string' && value.length <= maxChars;
+}
+
+function networkList(value: unknown): value is string[] {
+  return (
+    Array.isArray(value) &&
+    value.length <= MAX_NETWORKS &&
+    value.every((item) => boundedString(item, MAX_NETWORK_CHARS) && item.length > 0)
+  );
 }
 
 function timestamp(value: unknown): value is number {
@@ -68,7 +84,7 @@ function timestamp(value: unknown): value is number {
 export function validateWireMetadata(value: unknown): WireMetadata | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
   const record = value as Record<string, unknown>;
-  const { i, n, g, v, c, f, s, l } = record;
+  const { i, n, g, v, c, f, s, l, a } = record;
   if (!boundedString(i, MAX_SHORT_CHARS) || i.length === 0) return undefined;
   if (!boundedString(n, MAX_NAME_CHARS)) return undefined;
   if (!boundedString(g, MAX_ADDRESS_CHARS)) return undefined;
@@ -77,7 +93,9 @@ export function validateWireMetadata(value: unknown): WireMetadata | undefined {
   if (!boundedString(f, MAX_FILTER_CHARS)) return undefined;
   if (!timestamp(s)) return undefined;
   if (l !== undefined && !timestamp(l)) return undefined;
+  if (a !== undefined && !networkList(a)) return undefined;
   const wire: WireMetadata = { i, n, g, v, c, f, s };
   if (l !== undefined) wire.l = l;
+  if (a !== undefined) wire.a = [...a];
   return wire;
 }

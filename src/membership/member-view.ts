@@ -24,7 +24,9 @@ function sameMetadata(a: MemberInfo, b: MemberInfo): boolean {
     a.grpc === b.grpc &&
     a.version === b.version &&
     a.captureInterface === b.captureInterface &&
-    a.captureFilter === b.captureFilter
+    a.captureFilter === b.captureFilter &&
+    a.networks.length === b.networks.length &&
+    a.networks.every((network, i) => network === b.networks[i])
   );
 }
 

@@ -24,6 +24,12 @@ export interface MemberMetadata {
   readonly captureFilter: string;
   /** When the process started, ms since the epoch. */
   readonly startedAtMs: number;
+  /**
+   * The networks whose traffic this member counts as its own (its --local-net blocks and, when capturing
+   * live, its non-loopback, non-link-local interface addresses). Cluster queries use them so a packet
+   * between two members is counted once (README, "Counting rule"). Empty when it captures nothing.
+   */
+  readonly networks: readonly string[];
 }
 
 export interface MemberInfo extends MemberMetadata {

@@ -215,6 +215,7 @@ export class SwimMembership implements Membership {
       version: change.version ?? this.metadata.v,
       captureInterface: change.captureInterface ?? this.metadata.c,
       captureFilter: change.captureFilter ?? this.metadata.f,
+      networks: change.networks ?? this.metadata.a ?? [],
     });
     this.metadata = next;
     // swim bumps the incarnation and queues the record for dissemination.

@@ -12,6 +12,7 @@ function member(state: MemberState, overrides: Partial<MemberInfo> = {}): Member
     version: '0.1.0',
     captureInterface: 'lo',
     captureFilter: '',
+    networks: [],
     startedAtMs: 1_700_000_000_000,
     gossip: '127.0.0.1:7946',
     state,
@@ -73,6 +74,7 @@ describe('transitionEvents', () => {
     ['version', { version: '0.2.0' }],
     ['capture interface', { captureInterface: 'eth0' }],
     ['capture filter', { captureFilter: 'udp' }],
+    ['networks', { networks: ['10.0.0.0/8'] }],
   ];
   for (const [field, change] of metadataChanges) {
     it(`reports updated when the ${field} changes`, () => {
@@ -102,6 +104,7 @@ const WIRE_META: WireMetadata = {
   c: 'file:trace.pcap',
   f: 'tcp',
   s: 1_700_000_000_123,
+  a: ['192.0.2.7', '2001:db8::/32'],
 };
 
 function record(state: SwimStateCode, meta: WireMetadata = WIRE_META): SwimRecord {
@@ -117,6 +120,7 @@ describe('memberInfoFromRecord', () => {
       version: '0.1.0',
       captureInterface: 'file:trace.pcap',
       captureFilter: 'tcp',
+      networks: ['192.0.2.7', '2001:db8::/32'],
       startedAtMs: 1_700_000_000_123,
       gossip: '[::1]:7946',
       state: 'alive',
@@ -148,6 +152,7 @@ describe('memberInfoFromRecord', () => {
         'captureFilter',
         'captureInterface',
         'gossip',
+        'networks',
         'grpc',
         'id',
         'incarnation',

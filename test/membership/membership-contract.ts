@@ -18,7 +18,13 @@ export interface MembershipHarness {
   crash(membership: Membership): Promise<void>;
 }
 
-export const NO_CAPTURE = { grpc: '', version: 'test', captureInterface: '', captureFilter: '' };
+export const NO_CAPTURE = {
+  grpc: '',
+  version: 'test',
+  captureInterface: '',
+  captureFilter: '',
+  networks: [] as string[],
+};
 
 export function stateOf(membership: Membership, name: string): MemberInfo['state'] | undefined {
   return membership.members().find((member) => member.name === name)?.state;

@@ -1,5 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import type { MergeRequest, MergeResponse, MergeWindow } from '../../query/generated/sniffmesh.js';
 import { LiveCaptureError, SniffmeshError } from '../../util/errors.js';
 import type { TopQuery, TopReport } from '../flows/top-query.js';
 import type {
@@ -7,7 +8,9 @@ import type {
   CaptureProcessSettings,
   FromCaptureProcess,
   SerializedError,
+  ToCaptureProcess,
 } from './capture-process-protocol.js';
+import type { LocalQueryEngine, LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
 
 const CAPTURE_PROCESS_PATH = fileURLToPath(new URL('./capture-process.js', import.meta.url));
 
@@ -22,12 +25,14 @@ type Waiter = { resolve: (m: FromCaptureProcess) => void; reject: (e: Error) => 
  * The agent's handle on its capture process: starts it, asks it questions, stops it. Each question is
  * answered with a small report (k rows) and the capture counters.
  */
-export class CaptureProcessClient {
+export class CaptureProcessClient implements LocalQueryEngine {
   private nextId = 1;
   private readonly pending = new Map<number, Waiter>();
   private failure: SniffmeshError | null = null;
   /** Called when capture fails after it started (interface vanished, process died, ...). */
   onFailure: ((error: SniffmeshError) => void) | null = null;
+  /** Called when a replay without --loop reached the end of its file (error: it was damaged there). */
+  onReplayFinished: ((counters: CaptureCountersMessage, error: SniffmeshError | null) => void) | null = null;
 
   private constructor(private readonly child: ChildProcess) {}
 
@@ -57,6 +62,17 @@ export class CaptureProcessClient {
           resolve({ client, counters: message.counters });
         } else if (message.type === 'error') {
           fail(deserializeError(message.error));
+        } else if (message.type === 'replayFinished') {
+          client.onReplayFinished?.(
+            message.counters,
+            message.error === undefined ? null : deserializeError(message.error),
+          );
+        } else if (message.type === 'failed') {
+          const waiter = client.pending.get(message.id);
+          if (waiter !== undefined) {
+            client.pending.delete(message.id);
+            waiter.reject(deserializeError(message.error));
+          }
         } else {
           const waiter = client.pending.get(message.id);
           if (waiter !== undefined) {
@@ -93,6 +109,27 @@ export class CaptureProcessClient {
     });
   }
 
+  merge(request: MergeRequest): Promise<MergeResponse> {
+    return this.request({ type: 'merge', id: this.nextId++, request }).then((m) => {
+      if (m.type !== 'merged') throw new Error(`unexpected capture-process answer ${m.type}`);
+      return m.response;
+    });
+  }
+
+  localTop(window: MergeWindow, limit: number): Promise<LocalTopAnswer> {
+    return this.request({ type: 'localTop', id: this.nextId++, window, limit }).then((m) => {
+      if (m.type !== 'localTopped') throw new Error(`unexpected capture-process answer ${m.type}`);
+      return m.answer;
+    });
+  }
+
+  stats(): Promise<NodeCaptureStats> {
+    return this.request({ type: 'stats', id: this.nextId++ }).then((m) => {
+      if (m.type !== 'statsReport') throw new Error(`unexpected capture-process answer ${m.type}`);
+      return m.stats;
+    });
+  }
+
   /** Stops capturing (the counts stay queryable); resolves with the final counters. */
   stop(): Promise<CaptureCountersMessage> {
     return this.request({ type: 'stop', id: this.nextId++ }).then((m) => {
@@ -107,11 +144,7 @@ export class CaptureProcessClient {
     if (this.child.connected) this.child.disconnect();
   }
 
-  private request(message: {
-    type: 'query' | 'stop';
-    id: number;
-    query?: TopQuery;
-  }): Promise<FromCaptureProcess> {
+  private request(message: ToCaptureProcess): Promise<FromCaptureProcess> {
     if (this.failure !== null) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       this.pending.set(message.id, { resolve, reject });

@@ -1,10 +1,19 @@
+import type { MergeRequest, MergeResponse, MergeWindow } from '../../query/generated/sniffmesh.js';
 import type { TopQuery, TopReport } from '../flows/top-query.js';
+import type { LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
 
 /**
  * Messages between the agent and its capture process. The capture process owns `cap`, the decoder and the
  * flow store; the agent only ever sees small answers (k rows), never the tables.
  */
 export interface CaptureProcessSettings {
+  /** Replay a capture file instead of capturing live (agent --pcap): no root needed. */
+  replay?: { path: string; speed: number; loop: boolean };
+  /** Member name, echoed in merge answers. */
+  nodeName?: string;
+  /** Window tables kept for the phases of a query (QueryConfig.windowTableTtlMs / CacheEntries). */
+  tableTtlMs?: number;
+  tableCacheEntries?: number;
   interfaceName: string | undefined;
   filter: string;
   snaplen: number;
@@ -26,12 +35,24 @@ export interface CaptureCountersMessage {
   kernelDropsUnknownReason: string | null;
 }
 
-export type ToCaptureProcess = { type: 'query'; id: number; query: TopQuery } | { type: 'stop'; id: number };
+export type ToCaptureProcess =
+  | { type: 'query'; id: number; query: TopQuery }
+  | { type: 'merge'; id: number; request: MergeRequest }
+  | { type: 'localTop'; id: number; window: MergeWindow; limit: number }
+  | { type: 'stats'; id: number }
+  | { type: 'stop'; id: number };
 
 export type FromCaptureProcess =
   | { type: 'started'; counters: CaptureCountersMessage }
   | { type: 'report'; id: number; report: TopReport; counters: CaptureCountersMessage }
   | { type: 'stopped'; id: number; counters: CaptureCountersMessage }
+  | { type: 'merged'; id: number; response: MergeResponse }
+  | { type: 'localTopped'; id: number; answer: LocalTopAnswer }
+  | { type: 'statsReport'; id: number; stats: NodeCaptureStats }
+  /** One question failed (bad request); the capture goes on. */
+  | { type: 'failed'; id: number; error: SerializedError }
+  /** A replay without --loop reached the end of its file (its counts stay queryable). */
+  | { type: 'replayFinished'; counters: CaptureCountersMessage; error?: SerializedError }
   | { type: 'error'; error: SerializedError };
 
 export interface SerializedError {

@@ -1,7 +1,9 @@
 import { SniffmeshError } from '../../util/errors.js';
+import type { CaptureSource } from '../capture/frame-sink.js';
 import { disableOffloads } from '../capture/interface-offloads.js';
 import { LiveCaptureSource } from '../capture/live-capture-source.js';
 import { listLocalAddresses } from '../capture/network-interfaces.js';
+import { ReplayCaptureSource } from '../capture/replay-source.js';
 import { FlowStore } from '../flows/flow-store.js';
 import { LocalNetworks } from '../flows/local-networks.js';
 import { queryTop } from '../flows/top-query.js';
@@ -13,6 +15,7 @@ import type {
   SerializedError,
   ToCaptureProcess,
 } from './capture-process-protocol.js';
+import { FlowStoreQueryEngine } from './flow-store-query-engine.js';
 
 /**
  * The capture process: the only place `cap` is loaded, and where frames are decoded and counted.
@@ -45,41 +48,83 @@ function serializeError(error: unknown): SerializedError {
 function start(settings: CaptureProcessSettings): void {
   const localNetworks = new LocalNetworks();
   for (const cidr of settings.localNets) localNetworks.add(cidr);
-  for (const local of listLocalAddresses()) localNetworks.add(local.address);
+  // A replayed file was captured elsewhere: only --local-net says which of its addresses are "this host".
+  if (settings.replay === undefined) {
+    for (const local of listLocalAddresses()) localNetworks.add(local.address);
+  }
   const store = new FlowStore({
     maxFlows: settings.maxFlows,
     retentionSeconds: settings.retentionSeconds,
     localNetworks,
   });
   const accountant = new FrameAccountant(store);
-  const source = new LiveCaptureSource({
-    interfaceName: settings.interfaceName,
-    filter: settings.filter,
-    snaplen: settings.snaplen,
-    promiscuous: settings.promiscuous,
-    kernelBufferBytes: settings.bufferSizeBytes,
-  });
-  // Before the capture opens: libpcap sizes the ring's slots when it activates.
-  if (settings.disableOffloads) restoreOffloads = disableOffloads(source.interfaceName);
+  let source: CaptureSource;
+  let interfaceName: string;
+  if (settings.replay !== undefined) {
+    source = new ReplayCaptureSource(settings.replay);
+    interfaceName = `file:${settings.replay.path}`;
+  } else {
+    const live = new LiveCaptureSource({
+      interfaceName: settings.interfaceName,
+      filter: settings.filter,
+      snaplen: settings.snaplen,
+      promiscuous: settings.promiscuous,
+      kernelBufferBytes: settings.bufferSizeBytes,
+    });
+    source = live;
+    interfaceName = live.interfaceName;
+    // Before the capture opens: libpcap sizes the ring's slots when it activates.
+    if (settings.disableOffloads) restoreOffloads = disableOffloads(live.interfaceName);
+  }
   const counters = (): CaptureCountersMessage => {
     const c = source.counters();
     return {
-      interfaceName: source.interfaceName,
+      interfaceName,
       frames: c.frames,
       kernelDrops: c.kernelDrops,
       kernelDropsUnknownReason:
-        c.kernelDrops === null ? 'native packet-socket helper not built (npm run build:native)' : null,
+        c.kernelDrops !== null
+          ? null
+          : settings.replay !== undefined
+            ? 'replaying a file'
+            : 'native packet-socket helper not built (npm run build:native)',
     };
+  };
+  const engine = new FlowStoreQueryEngine(
+    store,
+    {
+      captureInterface: interfaceName,
+      captureFilter: settings.filter,
+      kernelDrops: () => source.counters().kernelDrops,
+      tableTtlMs: settings.tableTtlMs ?? 30_000,
+      tableCacheEntries: settings.tableCacheEntries ?? 4,
+    },
+    settings.nodeName ?? '',
+  );
+  const answer = (id: number, work: () => FromCaptureProcess): void => {
+    try {
+      send(work());
+    } catch (error) {
+      send({ type: 'failed', id, error: serializeError(error) });
+    }
   };
   const abort = new AbortController();
   const clock = setInterval(() => store.advanceTo(Math.floor(Date.now() / 1000)), CLOCK_TICK_MS);
-  let running = true;
+  // Opening errors (bad filter, no permission, not a capture file) fail the first turn.
+  let failed = false;
   source.run(accountant, abort.signal).then(
     () => {
-      running = false;
+      if (settings.replay !== undefined && !abort.signal.aborted) {
+        send({ type: 'replayFinished', counters: counters() });
+      }
     },
     (error: unknown) => {
-      running = false;
+      if (settings.replay !== undefined && source.counters().frames > 0) {
+        // A damaged file: every frame before the damage is counted and stays queryable.
+        send({ type: 'replayFinished', counters: counters(), error: serializeError(error) });
+        return;
+      }
+      failed = true;
       clearInterval(clock);
       restoreOffloads();
       send({ type: 'error', error: serializeError(error) });
@@ -87,7 +132,26 @@ function start(settings: CaptureProcessSettings): void {
   );
   process.on('message', (message: ToCaptureProcess) => {
     if (message.type === 'query') {
-      send({ type: 'report', id: message.id, report: queryTop(store, message.query), counters: counters() });
+      answer(message.id, () => ({
+        type: 'report',
+        id: message.id,
+        report: queryTop(store, message.query),
+        counters: counters(),
+      }));
+    } else if (message.type === 'merge') {
+      answer(message.id, () => ({
+        type: 'merged',
+        id: message.id,
+        response: engine.mergeNow(message.request),
+      }));
+    } else if (message.type === 'localTop') {
+      answer(message.id, () => ({
+        type: 'localTopped',
+        id: message.id,
+        answer: engine.localTopNow(message.window, message.limit),
+      }));
+    } else if (message.type === 'stats') {
+      answer(message.id, () => ({ type: 'statsReport', id: message.id, stats: engine.statsNow() }));
     } else if (message.type === 'stop') {
       abort.abort();
       clearInterval(clock);
@@ -99,7 +163,7 @@ function start(settings: CaptureProcessSettings): void {
   });
   // Opening errors (bad filter, no permission) reject within the first turn: report 'started' after it.
   setImmediate(() => {
-    if (running) send({ type: 'started', counters: counters() });
+    if (!failed) send({ type: 'started', counters: counters() });
   });
 }
 

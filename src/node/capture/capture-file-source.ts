@@ -40,6 +40,11 @@ export interface CaptureFileOptions {
    * its offset from the first has elapsed (about 1 ms accuracy, no busy-waiting). Default false.
    */
   realtime?: boolean;
+  /**
+   * With `realtime`: capture seconds replayed per wall-clock second (2 = twice as fast). Default 1;
+   * must be finite and > 0 (the replay source validates user input before it gets here).
+   */
+  realtimeSpeed?: number;
   /** The stream read when the path is `-`. Default process.stdin. */
   stdin?: Readable;
   /**
@@ -67,6 +72,7 @@ export class CaptureFileSource implements CaptureSource {
   readonly fileName: string;
 
   private readonly realtime: boolean;
+  private readonly realtimeSpeed: number;
   private readonly stdin: Readable | undefined;
   private readonly readChunkBytes: number;
   private started = false;
@@ -85,6 +91,7 @@ export class CaptureFileSource implements CaptureSource {
     this.fileName = isStdin ? 'stdin' : path;
     this.description = isStdin ? 'standard input' : `file ${path}`;
     this.realtime = options.realtime ?? false;
+    this.realtimeSpeed = options.realtimeSpeed ?? 1;
     this.stdin = options.stdin;
     this.readChunkBytes = Math.max(MIN_BUFFER_BYTES, Math.floor(options.readChunkBytes ?? READ_CHUNK_BYTES));
   }
@@ -173,7 +180,7 @@ export class CaptureFileSource implements CaptureSource {
     this.parser = parser;
     // Only for an uncompressed regular file is the stream length known.
     const file = this.input instanceof FileByteSource ? this.input : null;
-    const pacer = this.realtime ? new RealtimePacer() : null;
+    const pacer = this.realtime ? new RealtimePacer(undefined, this.realtimeSpeed) : null;
 
     let base = 0; // stream offset of buffer[0]
     let pos = 0;

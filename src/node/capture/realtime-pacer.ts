@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { RecordParser } from './record-parser.js';
 
 /**
- * Replays a capture at the speed it was recorded: the first frame goes out at once and anchors the
- * capture clock to the wall clock; every later frame is held back until its timestamp, relative to
- * the first frame's, has elapsed. Frames whose timestamps go backwards go out at once.
+ * Replays a capture at the speed it was recorded, or `speed` times faster: the first frame goes out at
+ * once and anchors the capture clock to the wall clock; every later frame is held back until its
+ * timestamp, relative to the first frame's and divided by `speed`, has elapsed. Frames whose
+ * timestamps go backwards go out at once.
  *
  * Mechanism: before each parse the pacer sets the parser's gate to the capture time that is due now
  * (plus GATE_LOOKAHEAD_MS, so a frame due within the timer's resolution is not slept for). The parser
@@ -16,6 +17,7 @@ import type { RecordParser } from './record-parser.js';
 const GATE_LOOKAHEAD_MS = 1;
 const NANOS_PER_SECOND = 1_000_000_000;
 const NANOS_PER_MS = 1_000_000;
+const MS_PER_SECOND = 1000;
 
 export class RealtimePacer {
   private anchored = false;
@@ -23,8 +25,14 @@ export class RealtimePacer {
   private anchorNanos = 0;
   private anchorWallMs = 0;
 
-  /** @param nowMs a monotonic clock in milliseconds (injectable for tests). */
-  constructor(private readonly nowMs: () => number = () => performance.now()) {}
+  /**
+   * @param nowMs a monotonic clock in milliseconds (injectable for tests).
+   * @param speed capture seconds replayed per wall-clock second (> 0; 1 = as recorded).
+   */
+  constructor(
+    private readonly nowMs: () => number = () => performance.now(),
+    readonly speed = 1,
+  ) {}
 
   /** Lets through every frame that is due now. Before the first frame, holds everything back. */
   openGate(parser: RecordParser): void {
@@ -32,10 +40,17 @@ export class RealtimePacer {
       parser.setGate(Number.NEGATIVE_INFINITY, 0);
       return;
     }
-    const elapsedNanos = Math.floor((this.nowMs() - this.anchorWallMs + GATE_LOOKAHEAD_MS) * NANOS_PER_MS);
+    // Whole seconds and the nanosecond rest kept apart: at high speeds the capture time elapsed soon
+    // exceeds 2^53 ns, where a single nanosecond count stops being exact.
+    const elapsedCaptureMs = (this.nowMs() - this.anchorWallMs + GATE_LOOKAHEAD_MS) * this.speed;
+    const elapsedSeconds = Math.floor(elapsedCaptureMs / MS_PER_SECOND);
+    const elapsedNanos = Math.floor((elapsedCaptureMs - elapsedSeconds * MS_PER_SECOND) * NANOS_PER_MS);
     const totalNanos = this.anchorNanos + elapsedNanos;
     const carrySeconds = Math.floor(totalNanos / NANOS_PER_SECOND);
-    parser.setGate(this.anchorSeconds + carrySeconds, totalNanos - carrySeconds * NANOS_PER_SECOND);
+    parser.setGate(
+      this.anchorSeconds + elapsedSeconds + carrySeconds,
+      totalNanos - carrySeconds * NANOS_PER_SECOND,
+    );
   }
 
   /**
@@ -50,8 +65,9 @@ export class RealtimePacer {
       this.anchorWallMs = this.nowMs();
       return;
     }
-    const dueMs =
-      this.anchorWallMs + (seconds - this.anchorSeconds) * 1000 + (nanos - this.anchorNanos) / NANOS_PER_MS;
+    const captureElapsedMs =
+      (seconds - this.anchorSeconds) * MS_PER_SECOND + (nanos - this.anchorNanos) / NANOS_PER_MS;
+    const dueMs = this.anchorWallMs + captureElapsedMs / this.speed;
     const delayMs = dueMs - this.nowMs();
     if (delayMs <= 0) return;
     try {

@@ -309,26 +309,41 @@ export class FlowStore {
     };
   }
 
+  /**
+   * The flows and totals of the closed seconds [fromSecond, toSecond] (Unix seconds, both inclusive;
+   * fromSecond <= 0 or -Infinity = from the beginning of history). Cluster queries pin one such range so
+   * that every phase of a query reads the same data on every node.
+   *
+   * Only slices entirely inside the range are read: a coarse slice straddling either end is left out
+   * (never more than asked) and makes `complete` false, as do history dropped before fromSecond and a
+   * toSecond that is not closed yet. Seconds still open are never read: a caller whose toSecond may be
+   * the open second (or later) calls advanceTo(toSecond + 1) first. selectRange does not do it itself,
+   * because closing seconds changes the store for every later question, which is the caller's decision.
+   *
+   * Coverage: fromSecond is the first second of history read (null when none); toSecond is the end of
+   * the range as read (clipped to the newest closed second and before a straddling slice), null when
+   * nothing was ever counted. Allocates only per question.
+   */
+  selectRange(
+    fromSecond: number,
+    toSecond: number,
+  ): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
+    if (Number.isNaN(fromSecond) || !Number.isInteger(toSecond) || toSecond < fromSecond) {
+      throw new RangeError(`selectRange: bad range [${fromSecond}, ${toSecond}] (integers, from <= to)`);
+    }
+    const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
+    if (!(from === Number.NEGATIVE_INFINITY || Number.isInteger(from))) {
+      throw new RangeError(`selectRange: fromSecond ${fromSecond} is not a whole second`);
+    }
+    const requested = from === Number.NEGATIVE_INFINITY ? null : toSecond - from + 1;
+    return this.readRange(from, toSecond, requested);
+  }
+
   private selectWindow(windowSeconds: number): {
     flows: FlowSelection;
     totals: TrafficTotals;
     coverage: WindowCoverage;
   } {
-    this.ensureScratch();
-    const id = this.nextScratchId();
-    const sp = this.scratchPackets;
-    const sb = this.scratchBytes;
-    const list = this.scratchSlots;
-    let n = 0;
-    const totals: TrafficTotals = {
-      packets: 0,
-      bytes: 0,
-      undecodedPackets: new Float64Array(UNDECODED_REASON_COUNT),
-      undecodedBytes: new Float64Array(UNDECODED_REASON_COUNT),
-      evictedPackets: 0,
-      evictedBytes: 0,
-      residue: new EvictedResidue(Number.POSITIVE_INFINITY),
-    };
     const newest = this.lastClosedSecond;
     if (newest === null) {
       return {
@@ -338,19 +353,56 @@ export class FlowStore {
           packets: new Float64Array(0),
           bytes: new Float64Array(0),
         },
-        totals,
+        totals: this.emptyTotals(),
         coverage: { requestedSeconds: windowSeconds, fromSecond: null, toSecond: null, complete: true },
       };
     }
-    const windowStart = newest - windowSeconds + 1;
+    return this.readRange(newest - windowSeconds + 1, newest, windowSeconds);
+  }
+
+  private emptyTotals(): TrafficTotals {
+    return {
+      packets: 0,
+      bytes: 0,
+      undecodedPackets: new Float64Array(UNDECODED_REASON_COUNT),
+      undecodedBytes: new Float64Array(UNDECODED_REASON_COUNT),
+      evictedPackets: 0,
+      evictedBytes: 0,
+      residue: new EvictedResidue(Number.POSITIVE_INFINITY),
+    };
+  }
+
+  /** Sums the closed slices lying entirely inside [fromSecond, toSecond] (fromSecond may be -Infinity). */
+  private readRange(
+    fromSecond: number,
+    toSecond: number,
+    requestedSeconds: number | null,
+  ): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
+    this.ensureScratch();
+    const id = this.nextScratchId();
+    const sp = this.scratchPackets;
+    const sb = this.scratchBytes;
+    const list = this.scratchSlots;
+    let n = 0;
+    const totals = this.emptyTotals();
     const stale = { packets: 0, bytes: 0 };
     let from = Number.POSITIVE_INFINITY;
     let straddled = false;
+    // The newest closed second; the range may not reach past it (those seconds are open or in the future).
+    const closedTo = this.openSecond < 0 ? Number.NEGATIVE_INFINITY : this.openSecond - 1;
+    let readTo = Math.min(toSecond, closedTo);
     for (let i = this.slices.length - 1; i >= 0; i--) {
       const slice = this.slices[i];
-      if (slice.startSecond < windowStart) {
-        // A coarse slice that starts before the window but ends inside it is left out: never more than asked.
-        straddled = slice.lastSecond >= windowStart;
+      if (slice.startSecond > toSecond) continue;
+      if (slice.lastSecond > toSecond) {
+        // A coarse slice that starts inside the range but ends after it is left out, as at the start.
+        straddled = true;
+        readTo = slice.startSecond - 1;
+        continue;
+      }
+      if (slice.startSecond < fromSecond) {
+        // A coarse slice that starts before the range but ends inside it is left out: never more than asked.
+        if (slice.lastSecond >= fromSecond) straddled = true;
         break;
       }
       if (slice.startSecond < from) from = slice.startSecond;
@@ -371,7 +423,10 @@ export class FlowStore {
     }
     totals.evictedPackets += stale.packets;
     totals.evictedBytes += stale.bytes;
-    const complete = windowStart >= this.historyStartSecond && !straddled;
+    // Nothing counted yet: nothing can be missing (and no second to name as the end).
+    const nothingCounted = this.openSecond < 0;
+    const complete =
+      nothingCounted || (fromSecond >= this.historyStartSecond && !straddled && toSecond <= closedTo);
     const packets = new Float64Array(n);
     const bytes = new Float64Array(n);
     for (let i = 0; i < n; i++) {
@@ -382,9 +437,9 @@ export class FlowStore {
       flows: { slots: list.slice(0, n), count: n, packets, bytes },
       totals,
       coverage: {
-        requestedSeconds: windowSeconds,
+        requestedSeconds,
         fromSecond: from === Number.POSITIVE_INFINITY ? null : from,
-        toSecond: newest,
+        toSecond: nothingCounted ? null : readTo,
         complete,
       },
     };

@@ -29,6 +29,14 @@ export function protocolName(protocol: number): string {
   return PROTOCOL_NAMES.get(protocol) ?? `ip-proto-${protocol}`;
 }
 
+/** The protocol number of a name printed by protocolName ("tcp" -> 6, "ip-proto-99" -> 99), else undefined. */
+export function protocolNumber(name: string): number | undefined {
+  const lower = name.toLowerCase();
+  for (const [protocol, known] of PROTOCOL_NAMES) if (known === lower) return protocol;
+  const numbered = /^ip-proto-(\d{1,3})$/.exec(lower);
+  return numbered !== null && Number(numbered[1]) <= 255 ? Number(numbered[1]) : undefined;
+}
+
 /** Protocols whose first four transport bytes are source and destination ports. */
 export function hasPorts(protocol: number): boolean {
   return protocol === 6 || protocol === 17 || protocol === 132 || protocol === 136 || protocol === 33;

@@ -55,7 +55,7 @@ const GROUPING_MODE: Record<Grouping, number> = {
   proto: MODE_PROTO,
 };
 
-const GROUP_KEY_WORDS_BY_GROUPING: Record<Grouping, number> = {
+export const GROUP_KEY_WORDS_BY_GROUPING: Record<Grouping, number> = {
   host: 5,
   src: 5,
   dst: 5,
@@ -372,7 +372,7 @@ function groupRows(
   return { rows, groups: agg.count };
 }
 
-function copyWords(from: Int32Array, at: number, to: Int32Array, toAt: number): void {
+export function copyWords(from: Int32Array, at: number, to: Int32Array, toAt: number): void {
   to[toAt] = from[at];
   to[toAt + 1] = from[at + 1];
   to[toAt + 2] = from[at + 2];
@@ -433,7 +433,7 @@ function addResidue(agg: GroupAggregator, residue: EvictedResidue, mode: number)
 }
 
 /** Compares two addresses stored as int32 words, as unsigned numbers (network order). */
-function compareWords(a: Int32Array, i: number, j: number): number {
+export function compareWords(a: Int32Array, i: number, j: number): number {
   for (let w = 0; w < 4; w++) {
     const x = a[i + w] >>> 0;
     const y = a[j + w] >>> 0;
@@ -472,7 +472,7 @@ export function flowKeyText(keys: Int32Array, slot: number): string {
   return pair;
 }
 
-function groupKeyText(group: Grouping, keys: Int32Array, at: number): string {
+export function groupKeyText(group: Grouping, keys: Int32Array, at: number): string {
   switch (group) {
     case 'host':
     case 'src':

@@ -409,6 +409,8 @@ export interface Member {
   incarnation: number;
   /** True for the node that answered. */
   local: boolean;
+  /** Networks whose traffic this member counts as its own (the counting rule of cluster queries). */
+  networks: string[];
 }
 
 export interface MembersRequest {
@@ -621,6 +623,7 @@ function createBaseMember(): Member {
     state: 0,
     incarnation: 0,
     local: false,
+    networks: [],
   };
 }
 
@@ -658,6 +661,9 @@ export const Member: MessageFns<Member> = {
     }
     if (message.local !== false) {
       writer.uint32(88).bool(message.local);
+    }
+    for (const v of message.networks) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -763,6 +769,14 @@ export const Member: MessageFns<Member> = {
             message.local = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.networks.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -800,6 +814,7 @@ export const Member: MessageFns<Member> = {
       state: isSet(object.state) ? memberStateFromJSON(object.state) : 0,
       incarnation: isSet(object.incarnation) ? globalThis.Number(object.incarnation) : 0,
       local: isSet(object.local) ? globalThis.Boolean(object.local) : false,
+      networks: globalThis.Array.isArray(object?.networks) ? object.networks.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -838,6 +853,9 @@ export const Member: MessageFns<Member> = {
     if (message.local !== false) {
       obj.local = message.local;
     }
+    if (message.networks?.length) {
+      obj.networks = message.networks;
+    }
     return obj;
   },
 
@@ -857,6 +875,7 @@ export const Member: MessageFns<Member> = {
     message.state = object.state ?? 0;
     message.incarnation = object.incarnation ?? 0;
     message.local = object.local ?? false;
+    message.networks = object.networks?.map((e) => e) || [];
     return message;
   },
 };

@@ -1,0 +1,313 @@
+import {
+  Grouping as GroupingCode,
+  MergePhase,
+  type MergeRequest,
+  type MergeResponse,
+  type MergeWindow,
+  Metric as MetricCode,
+  type TopRow,
+  type UndecodedCount,
+} from '../../query/generated/sniffmesh.js';
+import { UsageError } from '../../util/errors.js';
+import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
+import { FlowFilter } from '../flows/flow-filter.js';
+import type { FlowStore } from '../flows/flow-store.js';
+import { LocalNetworks } from '../flows/local-networks.js';
+import type { Grouping } from '../flows/top-query.js';
+import { computeWindowTable, type WindowTable } from '../flows/window-table.js';
+import type { LocalQueryEngine, LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
+
+const GROUPING_NAMES: Record<number, Grouping> = {
+  [GroupingCode.GROUPING_UNSPECIFIED]: 'host',
+  [GroupingCode.GROUPING_HOST]: 'host',
+  [GroupingCode.GROUPING_SRC]: 'src',
+  [GroupingCode.GROUPING_DST]: 'dst',
+  [GroupingCode.GROUPING_PAIR]: 'pair',
+  [GroupingCode.GROUPING_FLOW]: 'flow',
+  [GroupingCode.GROUPING_PORT]: 'port',
+  [GroupingCode.GROUPING_PROTO]: 'proto',
+};
+
+export interface FlowStoreQueryEngineOptions {
+  /** Capture description for Stats. */
+  captureInterface: string;
+  captureFilter: string;
+  /** Kernel drops as the capture source knows them (null: unknown). */
+  kernelDrops?: () => number | null;
+  /** How long and how many window tables are kept (QueryConfig.windowTableTtlMs / CacheEntries). */
+  tableTtlMs: number;
+  tableCacheEntries: number;
+  /** Wall clock, ms (injectable for tests). */
+  nowMs?: () => number;
+}
+
+/** A computed window table and what phases need from it, built lazily. */
+interface CachedTable {
+  readonly table: WindowTable;
+  readonly computedAtMs: number;
+  /** Group indices ordered by the metric (descending), ties by key; built on first need. */
+  order: Int32Array | null;
+  orderMetric: number;
+  index: Map<string, number> | null;
+}
+
+/**
+ * Answers a node's queries from its FlowStore, in the process that owns the store. Each cluster query pins
+ * its window to closed seconds, and every phase of it must read the same data: the window table computed
+ * for the first phase is kept (keyed by the window's full description) and reused by the later phases and
+ * by identical queries, for `tableTtlMs`.
+ */
+export class FlowStoreQueryEngine implements LocalQueryEngine {
+  private readonly cache = new Map<string, CachedTable>();
+  private readonly nowMs: () => number;
+
+  constructor(
+    private readonly store: FlowStore,
+    private readonly options: FlowStoreQueryEngineOptions,
+    private readonly nodeName = '',
+  ) {
+    this.nowMs = options.nowMs ?? Date.now;
+  }
+
+  merge(request: MergeRequest): Promise<MergeResponse> {
+    return settle(() => this.mergeNow(request));
+  }
+
+  localTop(window: MergeWindow, limit: number): Promise<LocalTopAnswer> {
+    return settle(() => this.localTopNow(window, limit));
+  }
+
+  stats(): Promise<NodeCaptureStats> {
+    return settle(() => this.statsNow());
+  }
+
+  /** Synchronous form of merge() for callers in the same process (benchmarks, tests). */
+  mergeNow(request: MergeRequest): MergeResponse {
+    const window = request.window;
+    if (window === undefined) throw new UsageError('merge request without a window');
+    const cached = this.tableFor(window);
+    const table = cached.table;
+    const metric = window.by === MetricCode.METRIC_PACKETS ? table.packets : table.bytes;
+    const response: MergeResponse = {
+      rows: [],
+      transit: [],
+      totals: undefined,
+      undecoded: [],
+      evictedPackets: 0,
+      evictedBytes: 0,
+      windowComplete: table.complete,
+      node: this.nodeName,
+    };
+    switch (request.phase) {
+      case MergePhase.MERGE_PHASE_LOCAL_TOP: {
+        const order = this.orderOf(cached, window.by, metric);
+        const k = Math.min(request.k, order.length);
+        for (let i = 0; i < k; i++) response.rows.push(rowOf(table, order[i] as number));
+        response.transit = table.transit.map((t) => ({
+          flow: t.flow,
+          groups: t.groups,
+          packets: t.packets,
+          bytes: t.bytes,
+          forwardPackets: t.forwardPackets,
+          forwardBytes: t.forwardBytes,
+        }));
+        response.totals = { ...table.totals };
+        response.undecoded = undecodedList(table.undecoded);
+        response.evictedPackets = table.evicted.packets;
+        response.evictedBytes = table.evicted.bytes;
+        break;
+      }
+      case MergePhase.MERGE_PHASE_ABOVE_THRESHOLD: {
+        // The k rows of phase 1 are not sent again: the coordinator still holds them.
+        const order = this.orderOf(cached, window.by, metric);
+        for (let i = Math.min(request.k, order.length); i < order.length; i++) {
+          const g = order[i] as number;
+          if (!((metric[g] as number) >= request.threshold)) break;
+          response.rows.push(rowOf(table, g));
+        }
+        break;
+      }
+      case MergePhase.MERGE_PHASE_EXACT: {
+        const index = this.indexOf(cached);
+        for (const key of request.keys) {
+          const g = index.get(key);
+          if (g !== undefined) response.rows.push(rowOf(table, g));
+        }
+        break;
+      }
+      default:
+        throw new UsageError(`unknown merge phase ${request.phase}`);
+    }
+    return response;
+  }
+
+  localTopNow(window: MergeWindow, limit: number): LocalTopAnswer {
+    const local: MergeWindow = { ...window, memberNetworks: [] };
+    const table = this.tableFor(local, true).table;
+    // Everything this node saw counts here, transit flows included (folded into their groups).
+    const rows = new Map<string, TopRow>();
+    for (let g = 0; g < table.count; g++) rows.set(table.keys[g] as string, rowOf(table, g));
+    let transitPackets = 0;
+    let transitBytes = 0;
+    for (const flow of table.transit) {
+      transitPackets += flow.packets;
+      transitBytes += flow.bytes;
+      flow.groups.forEach((key, i) => {
+        const row = rows.get(key) ?? {
+          key,
+          packets: 0,
+          bytes: 0,
+          flows: 0,
+          forwardPackets: 0,
+          forwardBytes: 0,
+        };
+        row.packets += flow.packets;
+        row.bytes += flow.bytes;
+        row.flows += 1;
+        row.forwardPackets += flow.forwardPackets[i] ?? 0;
+        row.forwardBytes += flow.forwardBytes[i] ?? 0;
+        rows.set(key, row);
+      });
+    }
+    const byPackets = window.by === MetricCode.METRIC_PACKETS;
+    const sorted = [...rows.values()].sort((a, b) => {
+      const d = byPackets ? b.packets - a.packets : b.bytes - a.bytes;
+      if (d !== 0) return d;
+      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+    });
+    return {
+      rows: limit > 0 ? sorted.slice(0, limit) : sorted,
+      transit: [],
+      totals: {
+        packets: table.totals.packets + transitPackets,
+        bytes: table.totals.bytes + transitBytes,
+        ipPackets: table.totals.ipPackets + transitPackets,
+        ipBytes: table.totals.ipBytes + transitBytes,
+      },
+      undecoded: undecodedList(table.undecoded),
+      evictedPackets: table.evicted.packets,
+      evictedBytes: table.evicted.bytes,
+      windowComplete: table.complete,
+      node: this.nodeName,
+      groups: rows.size,
+    };
+  }
+
+  statsNow(): NodeCaptureStats {
+    const { totals } = this.store.select(null);
+    const undecoded: Record<string, number> = {};
+    for (let r = 1; r < UNDECODED_REASON_COUNT; r++) {
+      undecoded[UNDECODED_REASON_NAMES[r] as string] = totals.undecodedPackets[r] as number;
+    }
+    return {
+      captureInterface: this.options.captureInterface,
+      captureFilter: this.options.captureFilter,
+      packets: totals.packets,
+      bytes: totals.bytes,
+      kernelDrops: this.options.kernelDrops?.() ?? null,
+      undecoded,
+      flows: this.store.table.count,
+      evictedFlows: this.store.evictedFlows,
+    };
+  }
+
+  /** The window table for `window`, computed once and kept for the TTL. */
+  private tableFor(window: MergeWindow, countEverything = false): CachedTable {
+    const now = this.nowMs();
+    for (const [key, entry] of this.cache) {
+      if (now - entry.computedAtMs > this.options.tableTtlMs) this.cache.delete(key);
+    }
+    const cacheKey = JSON.stringify([window, countEverything]);
+    const hit = this.cache.get(cacheKey);
+    if (hit !== undefined) {
+      // Most recently used last, so the oldest is evicted first.
+      this.cache.delete(cacheKey);
+      this.cache.set(cacheKey, hit);
+      return hit;
+    }
+    // The pinned window's last second must be closed here too (this clock may lag the coordinator's):
+    // closing it now is safe, a late frame stamped in it counts in the open second instead.
+    this.store.advanceTo(window.toSecond + 1);
+    const table = computeWindowTable(this.store, {
+      group: GROUPING_NAMES[window.group] ?? invalid(`unknown grouping ${window.group}`),
+      fromSecond: window.fromSecond,
+      toSecond: window.toSecond,
+      filter: FlowFilter.compile({
+        cidrs: window.filters?.cidrs ?? [],
+        ports: window.filters?.ports ?? [],
+        protocols: window.filters?.protocols ?? [],
+      }),
+      memberNetworks: networksOf(window.memberNetworks),
+    });
+    const entry: CachedTable = { table, computedAtMs: now, order: null, orderMetric: -1, index: null };
+    this.cache.set(cacheKey, entry);
+    while (this.cache.size > this.options.tableCacheEntries) {
+      const oldest = this.cache.keys().next().value as string;
+      this.cache.delete(oldest);
+    }
+    return entry;
+  }
+
+  private orderOf(cached: CachedTable, by: number, metric: Float64Array): Int32Array {
+    if (cached.order !== null && cached.orderMetric === by) return cached.order;
+    const keys = cached.table.keys;
+    const order = new Int32Array(cached.table.count);
+    for (let g = 0; g < order.length; g++) order[g] = g;
+    order.sort((a, b) => {
+      const d = (metric[b] as number) - (metric[a] as number);
+      if (d !== 0) return d;
+      const ka = keys[a] as string;
+      const kb = keys[b] as string;
+      return ka < kb ? -1 : ka > kb ? 1 : 0;
+    });
+    cached.order = order;
+    cached.orderMetric = by;
+    return order;
+  }
+
+  private indexOf(cached: CachedTable): Map<string, number> {
+    if (cached.index !== null) return cached.index;
+    const index = new Map<string, number>();
+    const keys = cached.table.keys;
+    for (let g = 0; g < keys.length; g++) index.set(keys[g] as string, g);
+    cached.index = index;
+    return index;
+  }
+}
+
+function rowOf(table: WindowTable, g: number): TopRow {
+  return {
+    key: table.keys[g] as string,
+    packets: table.packets[g] as number,
+    bytes: table.bytes[g] as number,
+    flows: table.flows[g] as number,
+    forwardPackets: table.forwardPackets[g] as number,
+    forwardBytes: table.forwardBytes[g] as number,
+  };
+}
+
+function undecodedList(undecoded: Record<string, number>): UndecodedCount[] {
+  return Object.entries(undecoded)
+    .filter(([, packets]) => packets > 0)
+    .map(([reason, packets]) => ({ reason, packets }));
+}
+
+function networksOf(texts: readonly string[]): LocalNetworks | null {
+  if (texts.length === 0) return null;
+  const networks = new LocalNetworks();
+  for (const text of texts) networks.add(text);
+  return networks;
+}
+
+function invalid(message: string): never {
+  throw new UsageError(message);
+}
+
+/** Runs synchronous work as a promise (errors become rejections). */
+function settle<T>(work: () => T): Promise<T> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}

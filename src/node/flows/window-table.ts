@@ -1,0 +1,389 @@
+import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
+import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
+import type { FlowFilter } from './flow-filter.js';
+import type { FlowStore } from './flow-store.js';
+import { REC_INTS } from './flow-table.js';
+import {
+  COL_BYTES,
+  COL_FLOWS,
+  COL_FORWARD_BYTES,
+  COL_FORWARD_PACKETS,
+  COL_PACKETS,
+  GROUP_COLUMNS,
+  GROUP_KEY_STRIDE,
+  GroupAggregator,
+} from './group-aggregator.js';
+import type { LocalNetworks } from './local-networks.js';
+import { hasPorts, servicePort } from './protocol-names.js';
+import {
+  compareWords,
+  copyWords,
+  flowKeyText,
+  GROUP_KEY_WORDS_BY_GROUPING,
+  type Grouping,
+  groupKeyText,
+} from './top-query.js';
+
+/**
+ * The node side of an exact cluster query: once per query, every group of the pinned window with its
+ * counters under the cluster's counting rule, so that each phase of the TPUT merge (src/query/tput.ts)
+ * reads the same numbers. Keys are the texts `analyze` prints (top-query.ts), so cluster rows and local
+ * rows name the same things.
+ *
+ * The counting rule makes a packet between two capturing mesh members count once cluster-wide, at its
+ * sender: with d = the flow's direction on this node (bit 1: source local, bit 2: destination local;
+ * 0 for every flow when the node knows no local addresses):
+ * - d has bit 1 (sent, or both ends local): counted.
+ * - d = 2 (received): counted unless a member network holds the source (that member counts it as sent).
+ * - d = 0 (transit): skipped when a member network holds either end (that member counts it); otherwise
+ *   not counted here but listed in `transit`, because several nodes may see the same transit flow and
+ *   the coordinator merges those observations by max, not by sum.
+ */
+
+/** Start small and grow, as top-query.ts does: most groupings have far fewer groups than flows. */
+const INITIAL_GROUPS = 4096;
+
+const MODE_HOST = 0;
+const MODE_SRC = 1;
+const MODE_DST = 2;
+const MODE_PAIR = 3;
+const MODE_FLOW = 4;
+const MODE_PORT = 5;
+const MODE_PROTO = 6;
+const GROUPING_MODE: Record<Grouping, number> = {
+  host: MODE_HOST,
+  src: MODE_SRC,
+  dst: MODE_DST,
+  pair: MODE_PAIR,
+  flow: MODE_FLOW,
+  port: MODE_PORT,
+  proto: MODE_PROTO,
+};
+
+/** Bits returned by writeFirstKey(). */
+const KEY_FORWARD = 1;
+const KEY_HAS_SECOND = 2;
+
+/** What the counting rule does with one flow. */
+const VERDICT_COUNT = 0;
+const VERDICT_SKIP = 1;
+const VERDICT_TRANSIT = 2;
+
+export interface WindowTableSpec {
+  group: Grouping;
+  /** Inclusive, Unix seconds (<= 0: from the beginning of history). */
+  fromSecond: number;
+  /** Inclusive, a closed second (the caller ran store.advanceTo(toSecond + 1) when needed). */
+  toSecond: number;
+  filter: FlowFilter | null;
+  /** Networks of the OTHER capturing members answering this query (the counting rule); null = none. */
+  memberNetworks: LocalNetworks | null;
+}
+
+/** A flow neither end of which is a mesh member: listed, not counted, and merged across nodes by max. */
+export interface TransitFlow {
+  /** flowKeyText of the flow. */
+  flow: string;
+  /** Keys of the groups it would add to (two for host when source and destination differ). */
+  groups: string[];
+  packets: number;
+  bytes: number;
+  /** Parallel to `groups`: the forward part (host: sent; pair: first -> second; others: all). */
+  forwardPackets: number[];
+  forwardBytes: number[];
+}
+
+export interface WindowTable {
+  /** Groups. */
+  count: number;
+  /** Key text per group, exactly as analyze prints it. */
+  keys: string[];
+  packets: Float64Array;
+  bytes: Float64Array;
+  flows: Float64Array;
+  /** Host: the part the address sent; pair: the part first -> second; other groupings: all of it. */
+  forwardPackets: Float64Array;
+  forwardBytes: Float64Array;
+  transit: TransitFlow[];
+  /** ipPackets/ipBytes: counted flows only; packets/bytes add the undecoded frames of the range. */
+  totals: { packets: number; bytes: number; ipPackets: number; ipBytes: number };
+  /** Reason name -> packets in the range (the names queryTop uses). */
+  undecoded: Record<string, number>;
+  /**
+   * Traffic in the range of flows no longer in the table (evicted for memory): in no group, because its
+   * direction, and so its counting rule, is unknown. The error bound of every group. It is not narrowed
+   * by the filter: an upper bound.
+   */
+  evicted: { packets: number; bytes: number };
+  /** The seconds read (flow-store.ts WindowCoverage). */
+  fromSecond: number | null;
+  toSecond: number | null;
+  complete: boolean;
+}
+
+/** Computes the window table of one query. Allocates per question only (typed arrays, key strings). */
+export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): WindowTable {
+  const { flows, totals, coverage } = store.selectRange(spec.fromSecond, spec.toSecond);
+  const t = store.table;
+  const rec = t.records;
+  const filter = spec.filter?.restricts ? spec.filter : null;
+  const members = spec.memberNetworks !== null && spec.memberNetworks.size > 0 ? spec.memberNetworks : null;
+  const knowsDirections = store.knowsLocalAddresses;
+  const mode = GROUPING_MODE[spec.group];
+  const address = new Uint32Array(4);
+  const listed = flows.slots!;
+  // Flow rows are the counted flows themselves: their selection indices, no aggregation needed.
+  const countedFlows = mode === MODE_FLOW ? new Int32Array(flows.count) : null;
+  let countedFlowCount = 0;
+  const agg =
+    mode === MODE_FLOW ? null : new GroupAggregator(GROUP_KEY_WORDS_BY_GROUPING[spec.group], INITIAL_GROUPS);
+  const transit: TransitFlow[] = [];
+  let ipPackets = 0;
+  let ipBytes = 0;
+
+  for (let i = 0; i < flows.count; i++) {
+    const slot = listed[i];
+    if (filter !== null && !filter.accepts(rec, slot)) continue;
+    const direction = knowsDirections ? t.direction(slot) : 0;
+    const verdict = countingVerdict(direction, members, rec, slot * REC_INTS, address);
+    if (verdict === VERDICT_SKIP) continue;
+    const packets = flows.packets[i];
+    const bytes = flows.bytes[i];
+    if (verdict === VERDICT_TRANSIT) {
+      transit.push(transitFlow(spec.group, mode, rec, slot, packets, bytes));
+      continue;
+    }
+    ipPackets += packets;
+    ipBytes += bytes;
+    if (agg === null) {
+      countedFlows![countedFlowCount++] = i;
+      continue;
+    }
+    // Counters are updated inline: passing float64 values to a helper that is not inlined would box them.
+    const k = slot * REC_INTS;
+    const shape = writeFirstKey(mode, rec, k, agg.key);
+    let base = agg.group() * GROUP_COLUMNS;
+    let v = agg.values;
+    v[base + COL_PACKETS] += packets;
+    v[base + COL_BYTES] += bytes;
+    v[base + COL_FLOWS] += 1;
+    if ((shape & KEY_FORWARD) !== 0) {
+      v[base + COL_FORWARD_PACKETS] += packets;
+      v[base + COL_FORWARD_BYTES] += bytes;
+    }
+    if ((shape & KEY_HAS_SECOND) !== 0) {
+      // The destination side of a host flow: received, so nothing forward.
+      writeHostDestinationKey(rec, k, agg.key);
+      base = agg.group() * GROUP_COLUMNS;
+      v = agg.values;
+      v[base + COL_PACKETS] += packets;
+      v[base + COL_BYTES] += bytes;
+      v[base + COL_FLOWS] += 1;
+    }
+  }
+
+  let undecodedPackets = 0;
+  let undecodedBytes = 0;
+  const undecoded: Record<string, number> = {};
+  for (let r = 1; r < UNDECODED_REASON_COUNT; r++) {
+    undecoded[UNDECODED_REASON_NAMES[r]] = totals.undecodedPackets[r];
+    undecodedPackets += totals.undecodedPackets[r];
+    undecodedBytes += totals.undecodedBytes[r];
+  }
+  const columns =
+    agg === null
+      ? flowColumns(rec, listed, flows.packets, flows.bytes, countedFlows!, countedFlowCount)
+      : groupColumns(spec.group, agg);
+  return {
+    ...columns,
+    transit,
+    totals: {
+      packets: ipPackets + undecodedPackets,
+      bytes: ipBytes + undecodedBytes,
+      ipPackets,
+      ipBytes,
+    },
+    undecoded,
+    evicted: { packets: totals.evictedPackets, bytes: totals.evictedBytes },
+    fromSecond: coverage.fromSecond,
+    toSecond: coverage.toSecond,
+    complete: coverage.complete,
+  };
+}
+
+type GroupColumns = Pick<
+  WindowTable,
+  'count' | 'keys' | 'packets' | 'bytes' | 'flows' | 'forwardPackets' | 'forwardBytes'
+>;
+
+/** The counting rule (see the top of this file) for the flow whose key is at records[k...]. */
+function countingVerdict(
+  direction: number,
+  members: LocalNetworks | null,
+  records: Int32Array,
+  k: number,
+  address: Uint32Array,
+): number {
+  if ((direction & 1) !== 0) return VERDICT_COUNT;
+  const version = records[k + KEY_META] >>> 8;
+  const memberSent = members !== null && inNetworks(members, records, k + KEY_SRC, version, address);
+  if (direction === 2) return memberSent ? VERDICT_SKIP : VERDICT_COUNT;
+  if (memberSent || (members !== null && inNetworks(members, records, k + KEY_DST, version, address)))
+    return VERDICT_SKIP;
+  return VERDICT_TRANSIT;
+}
+
+/** LocalNetworks.contains for an address in the table (copied into `address`: contains reads from 0). */
+function inNetworks(
+  networks: LocalNetworks,
+  records: Int32Array,
+  at: number,
+  version: number,
+  address: Uint32Array,
+): boolean {
+  address[0] = records[at];
+  address[1] = records[at + 1];
+  address[2] = records[at + 2];
+  address[3] = records[at + 3];
+  return networks.contains(version, address);
+}
+
+/**
+ * Writes the key of the first group the flow at records[k...] adds to into `key` (the aggregator
+ * layout of top-query.ts); returns KEY_FORWARD when that group gets the flow as its forward part and
+ * KEY_HAS_SECOND when a second group (a host flow's destination) follows.
+ */
+function writeFirstKey(mode: number, records: Int32Array, k: number, key: Int32Array): number {
+  const meta = records[k + KEY_META];
+  switch (mode) {
+    case MODE_HOST: {
+      key[0] = meta >>> 8;
+      copyWords(records, k + KEY_SRC, key, 1);
+      // A frame counts once per distinct address: a flow to itself adds no second share.
+      const same =
+        records[k + KEY_SRC] === records[k + KEY_DST] &&
+        records[k + KEY_SRC + 1] === records[k + KEY_DST + 1] &&
+        records[k + KEY_SRC + 2] === records[k + KEY_DST + 2] &&
+        records[k + KEY_SRC + 3] === records[k + KEY_DST + 3];
+      return same ? KEY_FORWARD : KEY_FORWARD | KEY_HAS_SECOND;
+    }
+    case MODE_SRC:
+    case MODE_DST:
+      key[0] = meta >>> 8;
+      copyWords(records, k + (mode === MODE_SRC ? KEY_SRC : KEY_DST), key, 1);
+      return KEY_FORWARD;
+    case MODE_PAIR: {
+      key[0] = meta >>> 8;
+      const forward = compareWords(records, k + KEY_SRC, k + KEY_DST) <= 0;
+      copyWords(records, forward ? k + KEY_SRC : k + KEY_DST, key, 1);
+      copyWords(records, forward ? k + KEY_DST : k + KEY_SRC, key, 5);
+      return forward ? KEY_FORWARD : 0;
+    }
+    case MODE_PORT: {
+      const protocol = meta & 0xff;
+      key[0] = protocol;
+      if (hasPorts(protocol)) {
+        const ports = records[k + KEY_PORTS];
+        key[1] = servicePort(ports >>> 16, ports & 0xffff);
+        key[2] = 1;
+      } else {
+        key[1] = 0;
+        key[2] = 0;
+      }
+      return KEY_FORWARD;
+    }
+    case MODE_PROTO:
+      key[0] = meta & 0xff;
+      return KEY_FORWARD;
+    default:
+      throw new Error(`unreachable grouping mode ${mode}`);
+  }
+}
+
+function writeHostDestinationKey(records: Int32Array, k: number, key: Int32Array): void {
+  copyWords(records, k + KEY_DST, key, 1);
+}
+
+/** The transit entry of one flow, with the keys of the groups it would add to. */
+function transitFlow(
+  group: Grouping,
+  mode: number,
+  records: Int32Array,
+  slot: number,
+  packets: number,
+  bytes: number,
+): TransitFlow {
+  const flow = flowKeyText(records, slot);
+  if (mode === MODE_FLOW) {
+    return { flow, groups: [flow], packets, bytes, forwardPackets: [packets], forwardBytes: [bytes] };
+  }
+  const key = new Int32Array(GROUP_KEY_STRIDE);
+  const k = slot * REC_INTS;
+  const shape = writeFirstKey(mode, records, k, key);
+  const forward = (shape & KEY_FORWARD) !== 0;
+  const entry: TransitFlow = {
+    flow,
+    groups: [groupKeyText(group, key, 0)],
+    packets,
+    bytes,
+    forwardPackets: [forward ? packets : 0],
+    forwardBytes: [forward ? bytes : 0],
+  };
+  if ((shape & KEY_HAS_SECOND) !== 0) {
+    writeHostDestinationKey(records, k, key);
+    entry.groups.push(groupKeyText(group, key, 0));
+    entry.forwardPackets.push(0);
+    entry.forwardBytes.push(0);
+  }
+  return entry;
+}
+
+function groupColumns(group: Grouping, agg: GroupAggregator): GroupColumns {
+  const count = agg.count;
+  const v = agg.values;
+  const keys = new Array<string>(count);
+  const packets = new Float64Array(count);
+  const bytes = new Float64Array(count);
+  const flows = new Float64Array(count);
+  const forwardPackets = new Float64Array(count);
+  const forwardBytes = new Float64Array(count);
+  for (let g = 0; g < count; g++) {
+    const base = g * GROUP_COLUMNS;
+    keys[g] = groupKeyText(group, agg.keys, g * GROUP_KEY_STRIDE);
+    packets[g] = v[base + COL_PACKETS];
+    bytes[g] = v[base + COL_BYTES];
+    flows[g] = v[base + COL_FLOWS];
+    forwardPackets[g] = v[base + COL_FORWARD_PACKETS];
+    forwardBytes[g] = v[base + COL_FORWARD_BYTES];
+  }
+  return { count, keys, packets, bytes, flows, forwardPackets, forwardBytes };
+}
+
+/** One group per counted flow (`counted` holds selection indices). */
+function flowColumns(
+  records: Int32Array,
+  slots: Int32Array,
+  selectedPackets: Float64Array,
+  selectedBytes: Float64Array,
+  counted: Int32Array,
+  count: number,
+): GroupColumns {
+  const keys = new Array<string>(count);
+  const packets = new Float64Array(count);
+  const bytes = new Float64Array(count);
+  for (let g = 0; g < count; g++) {
+    const i = counted[g];
+    keys[g] = flowKeyText(records, slots[i]);
+    packets[g] = selectedPackets[i];
+    bytes[g] = selectedBytes[i];
+  }
+  return {
+    count,
+    keys,
+    packets,
+    bytes,
+    flows: new Float64Array(count).fill(1),
+    forwardPackets: packets.slice(),
+    forwardBytes: bytes.slice(),
+  };
+}

@@ -1,0 +1,234 @@
+import { randomBytes } from 'node:crypto';
+import type { MemberInfo } from '../membership/member.js';
+import type { Membership } from '../membership/membership.js';
+import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
+import { type ClusterTopResult, clusterTop, type MergeAnswer } from './cluster-top.js';
+import {
+  MergeResponse,
+  type MergeWindow,
+  type NodeOutcome,
+  NodeStatus,
+  type TopTalkersResponse,
+  type UndecodedCount,
+} from './generated/sniffmesh.js';
+import type { PeerPool } from './peer-pool.js';
+import type { QueryConfig } from './query-config.js';
+import { InvalidRequestError, type ValidTopRequest } from './request-validation.js';
+
+/** One member a query asks: this node (through its engine) or a peer (through gRPC). */
+interface QueryTarget {
+  readonly member: MemberInfo;
+}
+
+/** A member not asked, and whether its absence makes the answer incomplete. */
+interface SkippedMember {
+  readonly member: MemberInfo;
+  readonly reason: string;
+  /** True when the member may hold data the answer lacks (suspect, failed). */
+  readonly missing: boolean;
+}
+
+/**
+ * Runs TopTalkers on the node that was asked: local scope reads this node only; cluster scope pins the
+ * window, chooses whom to ask from the membership, runs the exact merge (cluster-top.ts) and reports every
+ * member's outcome. Peers are asked with local-scope merge phases only, so queries never loop.
+ */
+export class ClusterQuery {
+  constructor(
+    private readonly membership: Membership,
+    /** null when this node captures nothing. */
+    private readonly engine: LocalQueryEngine | null,
+    private readonly peers: PeerPool,
+    private readonly config: QueryConfig,
+  ) {}
+
+  async topTalkers(request: ValidTopRequest): Promise<TopTalkersResponse> {
+    const started = performance.now();
+    const deadlineAt = started + request.deadlineMs;
+    const queryId = randomBytes(8).toString('hex');
+    const toSecond = Math.floor((Date.now() - this.config.closedSecondLagMs) / 1000);
+    const fromSecond = request.windowSeconds > 0 ? toSecond - request.windowSeconds + 1 : 0;
+    const window: MergeWindow = {
+      group: request.group,
+      by: request.by,
+      fromSecond,
+      toSecond,
+      filters: request.filters,
+      memberNetworks: [],
+    };
+    const response: TopTalkersResponse = {
+      group: request.group,
+      by: request.by,
+      rows: [],
+      nodes: [],
+      exact: false,
+      windowFromSecond: fromSecond,
+      windowToSecond: toSecond,
+      rowsTransferred: 0,
+      bytesTransferred: 0,
+      totals: undefined,
+      undecoded: [],
+      evictedPackets: 0,
+      evictedBytes: 0,
+      windowSeconds: request.windowSeconds,
+      windowComplete: true,
+      missingNodes: [],
+      queryId,
+      groups: 0,
+      elapsedMs: 0,
+    };
+    if (request.scope === 'local') return this.localTop(request, window, response, started);
+
+    const { targets, skipped } = this.chooseTargets(request.filters.nodes);
+    // The counting rule: every node asked counts the traffic it sent; receivers skip traffic from them.
+    window.memberNetworks = [...new Set(targets.flatMap((t) => t.member.networks))];
+    this.peers.retainOnly(new Set(this.membership.members().map((m) => m.id)));
+    const result = await clusterTop<QueryTarget>({
+      queryId,
+      window,
+      k: request.limit,
+      targets,
+      deadlineAt,
+      concurrency: this.config.fanOutConcurrency,
+      ask: (target, mergeRequest, signal) => {
+        if (target.member.local) {
+          if (this.engine === null) return Promise.reject(new Error('this node captures nothing'));
+          return this.engine
+            .merge(mergeRequest)
+            .then(
+              (answer): MergeAnswer => ({
+                response: answer,
+                bytes: MergeResponse.encode(answer).finish().length,
+              }),
+            );
+        }
+        const remainingMs = Math.max(1, deadlineAt - performance.now());
+        return this.peers.merge(target.member, mergeRequest, signal, remainingMs);
+      },
+    });
+    this.fillFromResult(response, result, skipped);
+    response.elapsedMs = performance.now() - started;
+    return response;
+  }
+
+  /** Members to ask, and every other member with the reason it is not asked. */
+  private chooseTargets(onlyNames: readonly string[]): { targets: QueryTarget[]; skipped: SkippedMember[] } {
+    const members = this.membership.members();
+    if (onlyNames.length > 0) {
+      const known = new Set(members.map((m) => m.name));
+      const unknown = onlyNames.filter((name) => !known.has(name));
+      if (unknown.length > 0) {
+        throw new InvalidRequestError(
+          `filters.nodes: no member named ${unknown.map((n) => `'${n}'`).join(', ')} ` +
+            `(members: ${[...known].sort().join(', ')})`,
+        );
+      }
+    }
+    const only = new Set(onlyNames);
+    const targets: QueryTarget[] = [];
+    const skipped: SkippedMember[] = [];
+    for (const member of members) {
+      const skip = (reason: string, missing: boolean) => skipped.push({ member, reason, missing });
+      if (only.size > 0 && !only.has(member.name)) skip('not selected by the nodes filter', false);
+      else if (member.state === 'left') skip('left the cluster', false);
+      else if (member.state === 'failed') skip('failed (declared dead by gossip): its data is missing', true);
+      else if (member.state === 'suspect')
+        skip('suspect (missed probes): not asked, its data is missing', true);
+      else if (member.local && this.engine === null) skip('captures nothing (agent --no-capture)', false);
+      else if (!member.local && member.captureInterface === '') skip('captures nothing', false);
+      else if (!member.local && member.grpc === '') skip('serves no gRPC (no --grpc)', true);
+      else targets.push({ member });
+    }
+    return { targets, skipped };
+  }
+
+  private fillFromResult(
+    response: TopTalkersResponse,
+    result: ClusterTopResult<QueryTarget>,
+    skipped: SkippedMember[],
+  ): void {
+    response.rows = result.rows;
+    response.totals = result.totals;
+    response.undecoded = undecodedList(result.undecoded);
+    response.evictedPackets = result.evictedPackets;
+    response.evictedBytes = result.evictedBytes;
+    response.windowComplete = result.windowComplete;
+    response.rowsTransferred = result.rowsTransferred;
+    response.bytesTransferred = result.bytesTransferred;
+    const outcomes: NodeOutcome[] = [];
+    for (const node of result.nodes) {
+      const status =
+        node.status === 'ok'
+          ? NodeStatus.NODE_STATUS_OK
+          : node.status === 'timeout'
+            ? NodeStatus.NODE_STATUS_TIMEOUT
+            : NodeStatus.NODE_STATUS_FAILED;
+      const phase = node.phase === undefined ? '' : ` (phase ${node.phase} of 3)`;
+      outcomes.push({
+        name: node.target.member.name,
+        address: node.target.member.grpc,
+        status,
+        error: node.status === 'ok' ? '' : `${node.error ?? 'no answer'}${phase}`,
+        latencyMs: node.latencyMs,
+      });
+      if (node.status !== 'ok') response.missingNodes.push(node.target.member.name);
+    }
+    for (const skip of skipped) {
+      outcomes.push({
+        name: skip.member.name,
+        address: skip.member.grpc,
+        status: NodeStatus.NODE_STATUS_SKIPPED,
+        error: skip.reason,
+        latencyMs: 0,
+      });
+      if (skip.missing) response.missingNodes.push(skip.member.name);
+    }
+    response.nodes = outcomes.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    response.exact =
+      response.missingNodes.length === 0 &&
+      result.nodes.length > 0 &&
+      result.windowComplete &&
+      result.evictedPackets === 0;
+  }
+
+  private async localTop(
+    request: ValidTopRequest,
+    window: MergeWindow,
+    response: TopTalkersResponse,
+    started: number,
+  ): Promise<TopTalkersResponse> {
+    const self = this.membership.self();
+    if (this.engine === null) {
+      throw new InvalidRequestError(
+        `${self.name} captures nothing (agent --no-capture): ask a capturing node`,
+      );
+    }
+    const answer = await this.engine.localTop(window, request.limit);
+    response.rows = answer.rows;
+    response.totals = answer.totals;
+    response.undecoded = answer.undecoded;
+    response.evictedPackets = answer.evictedPackets;
+    response.evictedBytes = answer.evictedBytes;
+    response.windowComplete = answer.windowComplete;
+    response.groups = answer.groups;
+    response.exact = answer.windowComplete && answer.evictedPackets === 0;
+    response.nodes = [
+      {
+        name: self.name,
+        address: self.grpc,
+        status: NodeStatus.NODE_STATUS_OK,
+        error: '',
+        latencyMs: performance.now() - started,
+      },
+    ];
+    response.elapsedMs = performance.now() - started;
+    return response;
+  }
+}
+
+function undecodedList(undecoded: Map<string, number>): UndecodedCount[] {
+  return [...undecoded]
+    .filter(([, packets]) => packets > 0)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([reason, packets]) => ({ reason, packets }));
+}

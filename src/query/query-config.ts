@@ -1,0 +1,72 @@
+/**
+ * Every tunable of the query side, with the reason for its value (memberlist style). One object so an
+ * agent, a test or a benchmark can see and change them in one place.
+ */
+export interface QueryConfig {
+  /**
+   * Deadline of a cluster query when the request gives none: 2 s. On a LAN a healthy member answers a
+   * phase in well under 10 ms (bench:query), so 2 s only ever expires for a member that is hung, paused or
+   * behind a dead link; long enough to ride out a GC pause or a member under heavy capture load, short
+   * enough that an operator waiting at a terminal is told who is missing rather than left waiting.
+   */
+  defaultDeadlineMs: number;
+  /**
+   * Largest deadline a request may ask for: 30 s. Beyond that an answer is not interactive any more, and a
+   * coordinator holding a query's state (and each node its cached window table) for longer costs memory
+   * for nothing; ask again instead.
+   */
+  maxDeadlineMs: number;
+  /**
+   * Requests in flight to peers at once, per phase: 64. Fan-out is I/O-bound and each request is small,
+   * so a 64-node cluster is asked in one wave; larger clusters queue rather than open hundreds of streams
+   * at once (each peer answer also costs the coordinator some decode time, which queuing spreads).
+   */
+  fanOutConcurrency: number;
+  /** Rows when a request gives no limit: 10, as in `analyze`. */
+  defaultLimit: number;
+  /**
+   * Largest limit of a cluster-scope query: 1000. TPUT's transfer grows with k (every node sends its top
+   * k and every key above tau1 / m); beyond 1000 rows an exact merge ships close to whole tables, and a
+   * local query (--local, no limit) is the tool for that.
+   */
+  maxClusterLimit: number;
+  /** WatchTop's interval when the request gives none: 2 s, a readable refresh. */
+  defaultWatchIntervalSeconds: number;
+  /**
+   * How long a node keeps the window table it computed for a query: 30 s = the longest deadline, so every
+   * phase of a query (and identical queries in the same second, e.g. several watchers) reuse it.
+   */
+  windowTableTtlMs: number;
+  /**
+   * Window tables a node keeps at once: 4. A table of 100k groups with their key texts costs ~10 MB;
+   * distinct concurrent queries beyond 4 recompute (correct, only slower).
+   */
+  windowTableCacheEntries: number;
+  /**
+   * The newest second a query reads is this many ms old at least: 1000 = the last whole second that has
+   * ended on the coordinator's clock. Nodes close that second on request, so clocks a few hundred ms apart
+   * still read the same closed data (a frame stamped in a second already closed counts in the open one).
+   */
+  closedSecondLagMs: number;
+  /**
+   * gRPC keepalive to peers: ping after 10 s idle, so a peer that vanished without a FIN is noticed before
+   * the next query rather than by it (the deadline would still bound that query).
+   */
+  peerKeepaliveMs: number;
+}
+
+export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
+  defaultDeadlineMs: 2000,
+  maxDeadlineMs: 30_000,
+  fanOutConcurrency: 64,
+  defaultLimit: 10,
+  maxClusterLimit: 1000,
+  defaultWatchIntervalSeconds: 2,
+  windowTableTtlMs: 30_000,
+  windowTableCacheEntries: 4,
+  closedSecondLagMs: 1000,
+  peerKeepaliveMs: 10_000,
+});
+
+/** The agent's gRPC listen address when --grpc is not given: gossip's port plus one. */
+export const DEFAULT_GRPC_ADDRESS = '0.0.0.0:7948';

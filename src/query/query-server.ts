@@ -1,0 +1,55 @@
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { formatHostPort, parseHostPort } from '../membership/gossip-address.js';
+import { SniffmeshError } from '../util/errors.js';
+import { type SniffmeshServer, SniffmeshService } from './generated/sniffmesh.js';
+
+/** A running gRPC server for the sniffmesh service. */
+export interface RunningQueryServer {
+  /** host:port actually bound (port 0 resolved). */
+  readonly address: string;
+  /** Stops accepting calls, cancels open streams after `graceMs`. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Serves `handlers` on `bind` (host:port). A port in use or an address that is not this host's fails
+ * with one clear error.
+ */
+export async function startQueryServer(bind: string, handlers: SniffmeshServer): Promise<RunningQueryServer> {
+  const { host } = parseHostPort(bind, '--grpc', true);
+  const server = new Server({
+    // Watch streams and idle peers are fine; a client that stops reading is not kept for ever.
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+  });
+  server.addService(SniffmeshService, handlers);
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(bind, ServerCredentials.createInsecure(), (error, boundPort) => {
+      if (error) {
+        reject(
+          new SniffmeshError(
+            'GRPC_BIND',
+            `--grpc ${bind}: cannot listen: ${error.message}` +
+              (/in use/i.test(error.message)
+                ? ' (another agent on this port? pick another with --grpc)'
+                : ''),
+          ),
+        );
+      } else resolve(boundPort);
+    });
+  });
+  return {
+    address: formatHostPort(host, port),
+    close: (graceMs = 1000) =>
+      new Promise<void>((resolve) => {
+        const force = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, graceMs);
+        server.tryShutdown(() => {
+          clearTimeout(force);
+          resolve();
+        });
+      }),
+  };
+}

@@ -1,0 +1,204 @@
+import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status } from '@grpc/grpc-js';
+import type { MembershipEvent as MemberEvent, MemberInfo } from '../membership/member.js';
+import type { Membership } from '../membership/membership.js';
+import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
+import { SniffmeshError } from '../util/errors.js';
+import type { ClusterQuery } from './cluster-query.js';
+import {
+  type Member,
+  MemberState,
+  type MembershipEvent,
+  MembershipEventType,
+  type MembershipUpdate,
+  type MergeRequest,
+  type MergeResponse,
+  type SniffmeshServer,
+  type StatsResponse,
+  type TopTalkersRequest,
+  type TopTalkersResponse,
+  type WatchTopRequest,
+} from './generated/sniffmesh.js';
+import type { QueryConfig } from './query-config.js';
+import { InvalidRequestError, validateMergeRequest, validateTopRequest } from './request-validation.js';
+
+export interface QueryServiceOptions {
+  readonly membership: Membership;
+  readonly engine: LocalQueryEngine | null;
+  readonly clusterQuery: ClusterQuery;
+  readonly config: QueryConfig;
+  readonly version: string;
+  readonly startedAtMs: number;
+}
+
+const STATES: Record<MemberInfo['state'], MemberState> = {
+  alive: MemberState.MEMBER_STATE_ALIVE,
+  suspect: MemberState.MEMBER_STATE_SUSPECT,
+  failed: MemberState.MEMBER_STATE_FAILED,
+  left: MemberState.MEMBER_STATE_LEFT,
+};
+
+const EVENT_TYPES: Record<MemberEvent['type'], MembershipEventType> = {
+  joined: MembershipEventType.MEMBERSHIP_EVENT_TYPE_JOINED,
+  suspect: MembershipEventType.MEMBERSHIP_EVENT_TYPE_SUSPECT,
+  failed: MembershipEventType.MEMBERSHIP_EVENT_TYPE_FAILED,
+  recovered: MembershipEventType.MEMBERSHIP_EVENT_TYPE_RECOVERED,
+  left: MembershipEventType.MEMBERSHIP_EVENT_TYPE_LEFT,
+  updated: MembershipEventType.MEMBERSHIP_EVENT_TYPE_UPDATED,
+};
+
+export function toProtoMember(member: MemberInfo): Member {
+  return {
+    id: member.id,
+    name: member.name,
+    gossip: member.gossip,
+    grpc: member.grpc,
+    version: member.version,
+    captureInterface: member.captureInterface,
+    captureFilter: member.captureFilter,
+    startedAtMs: member.startedAtMs,
+    state: STATES[member.state],
+    incarnation: member.incarnation,
+    local: member.local,
+    networks: [...member.networks],
+  };
+}
+
+/** gRPC status for an error: what the caller did wrong, or what went wrong here. */
+function toServiceError(error: unknown): { code: status; details: string } {
+  if (error instanceof InvalidRequestError) return { code: status.INVALID_ARGUMENT, details: error.message };
+  if (error instanceof SniffmeshError && error.code === 'USAGE') {
+    return { code: status.INVALID_ARGUMENT, details: error.message };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: status.INTERNAL, details: message };
+}
+
+function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    let promise: Promise<Res>;
+    try {
+      promise = work(call.request);
+    } catch (error) {
+      promise = Promise.reject(error);
+    }
+    promise.then(
+      (response) => callback(null, response),
+      (error: unknown) => callback(toServiceError(error)),
+    );
+  };
+}
+
+/** The gRPC handlers every node serves (proto/sniffmesh.proto). */
+export function createQueryService(options: QueryServiceOptions): SniffmeshServer {
+  const { membership, engine, clusterQuery, config } = options;
+  const topTalkers = (request: TopTalkersRequest): Promise<TopTalkersResponse> =>
+    clusterQuery.topTalkers(validateTopRequest(request, config));
+
+  return {
+    topTalkers: answer(topTalkers),
+
+    watchTop: (call: ServerWritableStream<WatchTopRequest, TopTalkersResponse>) => {
+      const request = call.request;
+      let valid: ReturnType<typeof validateTopRequest>;
+      try {
+        if (request.query === undefined) throw new InvalidRequestError('watch request without a query');
+        valid = validateTopRequest(request.query, config);
+        if (request.intervalSeconds > 3600) {
+          throw new InvalidRequestError(`interval_seconds ${request.intervalSeconds}: at most 3600`);
+        }
+      } catch (error) {
+        call.destroy(Object.assign(new Error(toServiceError(error).details), toServiceError(error)));
+        return;
+      }
+      const intervalMs = (request.intervalSeconds || config.defaultWatchIntervalSeconds) * 1000;
+      let stopped = false;
+      let timer: NodeJS.Timeout | undefined;
+      const stop = () => {
+        stopped = true;
+        clearTimeout(timer);
+      };
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+      const tick = async () => {
+        if (stopped) return;
+        const began = Date.now();
+        try {
+          const response = await clusterQuery.topTalkers(valid);
+          if (stopped) return;
+          call.write(response);
+        } catch (error) {
+          stop();
+          call.destroy(Object.assign(new Error(toServiceError(error).details), toServiceError(error)));
+          return;
+        }
+        timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - began)));
+      };
+      void tick();
+    },
+
+    members: answer(async () => ({ members: membership.members().map(toProtoMember) })),
+
+    watchMembers: (call: ServerWritableStream<unknown, MembershipUpdate>) => {
+      // Subscribe before taking the snapshot, holding events back until it is written: none is lost.
+      const held: MembershipEvent[] = [];
+      let live = false;
+      const unsubscribe = membership.onEvent((event) => {
+        const update: MembershipEvent = {
+          type: EVENT_TYPES[event.type],
+          timeMs: event.timeMs,
+          member: toProtoMember(event.member),
+        };
+        if (live) call.write({ event: update });
+        else held.push(update);
+      });
+      const stop = () => unsubscribe();
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
+      call.write({ snapshot: { members: membership.members().map(toProtoMember) } });
+      for (const event of held) call.write({ event });
+      live = true;
+    },
+
+    stats: answer(async (): Promise<StatsResponse> => {
+      const self = membership.self();
+      const uptimeSeconds = (Date.now() - options.startedAtMs) / 1000;
+      if (engine === null) {
+        return {
+          name: self.name,
+          version: options.version,
+          uptimeSeconds,
+          captureInterface: '',
+          captureFilter: '',
+          packets: 0,
+          bytes: 0,
+          kernelDrops: undefined,
+          undecoded: [],
+          flows: 0,
+          evictedFlows: 0,
+        };
+      }
+      const s = await engine.stats();
+      return {
+        name: self.name,
+        version: options.version,
+        uptimeSeconds,
+        captureInterface: s.captureInterface,
+        captureFilter: s.captureFilter,
+        packets: s.packets,
+        bytes: s.bytes,
+        kernelDrops: s.kernelDrops ?? undefined,
+        undecoded: Object.entries(s.undecoded).map(([reason, packets]) => ({ reason, packets })),
+        flows: s.flows,
+        evictedFlows: s.evictedFlows,
+      };
+    }),
+
+    merge: answer(async (request: MergeRequest): Promise<MergeResponse> => {
+      validateMergeRequest(request, config);
+      if (engine === null) throw new InvalidRequestError(`${membership.self().name} captures nothing`);
+      return engine.merge(request);
+    }),
+  };
+}
