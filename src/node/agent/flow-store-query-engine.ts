@@ -44,10 +44,9 @@ export interface FlowStoreQueryEngineOptions {
 /** A computed window table and what phases need from it, built lazily. */
 interface CachedTable {
   readonly table: WindowTable;
-  readonly computedAtMs: number;
-  /** Group indices ordered by the metric (descending), ties by key; built on first need. */
-  order: Int32Array | null;
-  orderMetric: number;
+  computedAtMs: number;
+  /** Per metric and k: the group indices of the local top-k (phase 1), best first. */
+  readonly tops: Map<string, Int32Array>;
   index: Map<string, number> | null;
 }
 
@@ -100,9 +99,7 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
     };
     switch (request.phase) {
       case MergePhase.MERGE_PHASE_LOCAL_TOP: {
-        const order = this.orderOf(cached, window.by, metric);
-        const k = Math.min(request.k, order.length);
-        for (let i = 0; i < k; i++) response.rows.push(rowOf(table, order[i] as number));
+        for (const g of topOf(cached, window.by, metric, request.k)) response.rows.push(rowOf(table, g));
         response.transit = table.transit.map((t) => ({
           flow: t.flow,
           groups: t.groups,
@@ -119,11 +116,9 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       }
       case MergePhase.MERGE_PHASE_ABOVE_THRESHOLD: {
         // The k rows of phase 1 are not sent again: the coordinator still holds them.
-        const order = this.orderOf(cached, window.by, metric);
-        for (let i = Math.min(request.k, order.length); i < order.length; i++) {
-          const g = order[i] as number;
-          if (!((metric[g] as number) >= request.threshold)) break;
-          response.rows.push(rowOf(table, g));
+        const sent = new Set(topOf(cached, window.by, metric, request.k));
+        for (let g = 0; g < table.count; g++) {
+          if ((metric[g] as number) >= request.threshold && !sent.has(g)) response.rows.push(rowOf(table, g));
         }
         break;
       }
@@ -214,20 +209,29 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
   /** The window table for `window`, computed once and kept for the TTL. */
   private tableFor(window: MergeWindow, countEverything = false): CachedTable {
     const now = this.nowMs();
+    // The pinned window's last second must be closed here too (this clock may lag the coordinator's):
+    // closing it now is safe, a late frame stamped in it counts in the open second instead.
+    this.store.advanceTo(window.toSecond + 1);
     for (const [key, entry] of this.cache) {
       if (now - entry.computedAtMs > this.options.tableTtlMs) this.cache.delete(key);
     }
-    const cacheKey = JSON.stringify([window, countEverything]);
+    // Keyed by the data the window reads, not by its seconds: a window sliding over seconds without
+    // traffic, identical queries, and every phase of one query share one table.
+    const cacheKey = JSON.stringify([
+      window.group,
+      window.filters ?? null,
+      window.memberNetworks,
+      countEverything,
+      this.store.rangeSignature(window.fromSecond, window.toSecond),
+    ]);
     const hit = this.cache.get(cacheKey);
     if (hit !== undefined) {
       // Most recently used last, so the oldest is evicted first.
       this.cache.delete(cacheKey);
       this.cache.set(cacheKey, hit);
+      hit.computedAtMs = now;
       return hit;
     }
-    // The pinned window's last second must be closed here too (this clock may lag the coordinator's):
-    // closing it now is safe, a late frame stamped in it counts in the open second instead.
-    this.store.advanceTo(window.toSecond + 1);
     const table = computeWindowTable(this.store, {
       group: GROUPING_NAMES[window.group] ?? invalid(`unknown grouping ${window.group}`),
       fromSecond: window.fromSecond,
@@ -239,30 +243,13 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       }),
       memberNetworks: networksOf(window.memberNetworks),
     });
-    const entry: CachedTable = { table, computedAtMs: now, order: null, orderMetric: -1, index: null };
+    const entry: CachedTable = { table, computedAtMs: now, tops: new Map(), index: null };
     this.cache.set(cacheKey, entry);
     while (this.cache.size > this.options.tableCacheEntries) {
       const oldest = this.cache.keys().next().value as string;
       this.cache.delete(oldest);
     }
     return entry;
-  }
-
-  private orderOf(cached: CachedTable, by: number, metric: Float64Array): Int32Array {
-    if (cached.order !== null && cached.orderMetric === by) return cached.order;
-    const keys = cached.table.keys;
-    const order = new Int32Array(cached.table.count);
-    for (let g = 0; g < order.length; g++) order[g] = g;
-    order.sort((a, b) => {
-      const d = (metric[b] as number) - (metric[a] as number);
-      if (d !== 0) return d;
-      const ka = keys[a] as string;
-      const kb = keys[b] as string;
-      return ka < kb ? -1 : ka > kb ? 1 : 0;
-    });
-    cached.order = order;
-    cached.orderMetric = by;
-    return order;
   }
 
   private indexOf(cached: CachedTable): Map<string, number> {
@@ -273,6 +260,37 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
     cached.index = index;
     return index;
   }
+}
+
+/**
+ * The k best groups by `metric` (ties by key), best first, cached per table. Only the groups at or above
+ * the k-th largest value are sorted with their keys: a full sort of 100k groups with a key tie-break
+ * cost tens of milliseconds.
+ */
+function topOf(cached: CachedTable, by: number, metric: Float64Array, k: number): Int32Array {
+  const cacheKey = `${by}:${k}`;
+  const known = cached.tops.get(cacheKey);
+  if (known !== undefined) return known;
+  const table = cached.table;
+  const n = table.count;
+  let kth = Number.NEGATIVE_INFINITY;
+  if (k < n) {
+    const values = metric.slice(0, n).sort();
+    kth = values[n - k] as number;
+  }
+  const candidates: number[] = [];
+  for (let g = 0; g < n; g++) if ((metric[g] as number) >= kth) candidates.push(g);
+  const keys = table.keys;
+  candidates.sort((a, b) => {
+    const d = (metric[b] as number) - (metric[a] as number);
+    if (d !== 0) return d;
+    const ka = keys[a] as string;
+    const kb = keys[b] as string;
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  const top = Int32Array.from(candidates.slice(0, Math.max(0, k)));
+  cached.tops.set(cacheKey, top);
+  return top;
 }
 
 function rowOf(table: WindowTable, g: number): TopRow {

@@ -324,6 +324,37 @@ export class FlowStore {
    * the range as read (clipped to the newest closed second and before a straddling slice), null when
    * nothing was ever counted. Allocates only per question.
    */
+  /**
+   * A description of the data selectRange(from, to) would read: the closed slices inside the range
+   * (first start, last end, how many), the eviction count and the history start. Two ranges with the same
+   * signature read the same data (closed slices change only by eviction, tier merging or expiry, each of
+   * which changes the signature), so an answer computed for one can be reused for the other: a window
+   * that slides over seconds without traffic, or every phase of a query. O(slices), allocates one string.
+   */
+  rangeSignature(fromSecond: number, toSecond: number): string {
+    const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
+    let first = -1;
+    let last = -1;
+    let count = 0;
+    let straddles = false;
+    for (const slice of this.slices) {
+      if (slice.lastSecond > toSecond) {
+        if (slice.startSecond <= toSecond) straddles = true;
+        break;
+      }
+      if (slice.startSecond < from) {
+        if (slice.lastSecond >= from) straddles = true;
+        continue;
+      }
+      if (first < 0) first = slice.startSecond;
+      last = slice.lastSecond;
+      count++;
+    }
+    const open = toSecond >= this.openSecond;
+    const historyCut = from < this.historyStartSecond;
+    return `${first}:${last}:${count}:${this.evictedFlows}:${straddles}:${open}:${historyCut}`;
+  }
+
   selectRange(
     fromSecond: number,
     toSecond: number,

@@ -136,7 +136,16 @@ export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): Win
   const countedFlows = mode === MODE_FLOW ? new Int32Array(flows.count) : null;
   let countedFlowCount = 0;
   const agg =
-    mode === MODE_FLOW ? null : new GroupAggregator(GROUP_KEY_WORDS_BY_GROUPING[spec.group], INITIAL_GROUPS);
+    mode === MODE_FLOW
+      ? null
+      : new GroupAggregator(
+          GROUP_KEY_WORDS_BY_GROUPING[spec.group],
+          // Sized once for the worst case (a host grouping of distinct addresses): growing rehashes
+          // every group, which cost more than the grouping itself on 100k flows.
+          mode === MODE_PORT || mode === MODE_PROTO
+            ? INITIAL_GROUPS
+            : Math.max(INITIAL_GROUPS, mode === MODE_HOST ? flows.count * 2 : flows.count),
+        );
   const transit: TransitFlow[] = [];
   let ipPackets = 0;
   let ipBytes = 0;
