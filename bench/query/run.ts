@@ -1,0 +1,375 @@
+/**
+ * `npm run bench:query`: latency and transfer of a cluster top-10 (host, bytes, 5-minute window) at 8, 32
+ * and 64 nodes with 100k flows each, exact TPUT against "every node ships its whole table", and Serf's
+ * own fan-out (`serf query`) at the same sizes, side by side in one run.
+ *
+ *   node dist/bench/query/run.js [--sizes 8,32,64] [--flows 100000] [--queries 200] [--workers 4]
+ *                                [--serf-queries 20] [--no-serf] [--json]
+ *
+ * Nodes run as servers in a few worker processes (mesh-node-host.ts): each node has its own FlowStore,
+ * real gossip membership and gRPC server on loopback; the machine cannot hold 64 agents with their
+ * capture processes. The query goes to node n00 over gRPC from this process, as `sniffmesh top` would.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  Grouping,
+  type MembersResponse,
+  MergePhase,
+  type MergeRequest,
+  MergeResponse,
+  Metric,
+  Scope,
+  SniffmeshClient,
+  type TopRow,
+  type TopTalkersResponse,
+} from '../../src/query/generated/sniffmesh.js';
+import { compareScoredKeys } from '../../src/query/tput.js';
+import { UsageError } from '../../src/util/errors.js';
+import { summarize } from '../capture/sample-stats.js';
+import type { HostStartMessage } from './mesh-node-host.js';
+import { measureSerfQuery, nearestRankPercentile, type SerfQueryResult } from './serf-query.js';
+
+const HOST_PATH = fileURLToPath(new URL('./mesh-node-host.js', import.meta.url));
+const WINDOW_SECONDS = 300;
+/** Flows spread over this many seconds (inside the window for the whole run: tables are built once). */
+const SPREAD_SECONDS = 200;
+const SHIP_EVERYTHING_RUNS = 5;
+
+interface SizeResult {
+  nodes: number;
+  flowsPerNode: number;
+  setupSeconds: number;
+  workerRssMb: number;
+  firstQueryMs: number;
+  latency: { p50: number; p99: number; max: number };
+  rowsTransferred: number;
+  bytesTransferred: number;
+  nodesOk: number;
+  exact: boolean;
+  shipEverything: { p50: number; max: number; rows: number; bytes: number };
+  sameAnswer: boolean;
+  serf: SerfQueryResult | null;
+}
+
+function call<T>(invoke: (cb: (error: ServiceError | null, value?: T) => void) => void): Promise<T> {
+  return new Promise((resolve, reject) => invoke((e, v) => (e ? reject(e) : resolve(v as T))));
+}
+
+function log(line: string): void {
+  process.stderr.write(`${line}\n`);
+}
+
+async function startWorkers(
+  nodes: number,
+  workers: number,
+  flowsPerNode: number,
+): Promise<{
+  children: ChildProcess[];
+  rssBytes: number;
+}> {
+  const gossipBasePort = 21000 + Math.floor(Math.random() * 20000);
+  const perWorker = Math.ceil(nodes / workers);
+  const children: ChildProcess[] = [];
+  let rssBytes = 0;
+  const start = (first: number, count: number, seed: string) =>
+    new Promise<void>((resolve, reject) => {
+      const child = fork(HOST_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      children.push(child);
+      child.on(
+        'message',
+        (m: { type: string; rssBytes?: number; error?: string; nodes?: { grpc: string }[] }) => {
+          if (m.type === 'ready') {
+            rssBytes += m.rssBytes ?? 0;
+            (child as ChildProcess & { firstGrpc?: string }).firstGrpc = m.nodes?.[0]?.grpc;
+            resolve();
+          } else if (m.type === 'failed') reject(new Error(`worker failed: ${m.error}`));
+        },
+      );
+      child.on('exit', (code) => reject(new Error(`worker exited with ${code}`)));
+      const message: HostStartMessage = {
+        type: 'start',
+        firstNode: first,
+        nodes: count,
+        flowsPerNode,
+        seed,
+        gossipBasePort,
+        spreadSeconds: SPREAD_SECONDS,
+      };
+      child.send(message);
+    });
+  await start(0, Math.min(perWorker, nodes), '');
+  const rest: Promise<void>[] = [];
+  for (let first = perWorker; first < nodes; first += perWorker) {
+    rest.push(start(first, Math.min(perWorker, nodes - first), `127.0.0.1:${gossipBasePort}`));
+  }
+  await Promise.all(rest);
+  return { children, rssBytes };
+}
+
+async function waitForMembers(client: SniffmeshClient, nodes: number): Promise<MembersResponse> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const members = await call<MembersResponse>((cb) => client.members({}, cb));
+    const ready = members.members.filter((m) => m.state === 1 && m.grpc !== '').length;
+    if (ready === nodes) return members;
+    if (Date.now() > until)
+      throw new Error(
+        `only ${ready} of ${nodes} members ready after 60 s: ${members.members.map((m) => `${m.name}:${m.state}:${m.grpc}`).join(' ')}`,
+      );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+function topRequest() {
+  return {
+    group: Grouping.GROUPING_HOST,
+    by: Metric.METRIC_BYTES,
+    windowSeconds: WINDOW_SECONDS,
+    limit: 10,
+    filters: undefined,
+    scope: Scope.SCOPE_CLUSTER,
+    deadlineMs: 10_000,
+  };
+}
+
+/** The baseline: every node sends its whole table (same window, same counting rule); merged here. */
+async function shipEverything(
+  members: MembersResponse,
+  reference: TopTalkersResponse,
+): Promise<{ ms: number; rows: TopRow[]; rowCount: number; bytes: number }> {
+  const started = performance.now();
+  const networks = [...new Set(members.members.flatMap((m) => m.networks))];
+  const window = {
+    group: Grouping.GROUPING_HOST,
+    by: Metric.METRIC_BYTES,
+    fromSecond: reference.windowFromSecond,
+    toSecond: reference.windowToSecond,
+    filters: undefined,
+    memberNetworks: networks,
+  };
+  let rowCount = 0;
+  let bytes = 0;
+  const sums = new Map<string, TopRow>();
+  await Promise.all(
+    members.members.map(async (member) => {
+      const client = new SniffmeshClient(member.grpc, credentials.createInsecure(), {
+        'grpc.max_receive_message_length': 256 * 1024 * 1024,
+      });
+      try {
+        const request: MergeRequest = {
+          queryId: `ship-${started}`,
+          window,
+          phase: MergePhase.MERGE_PHASE_ABOVE_THRESHOLD,
+          k: 0,
+          threshold: 0,
+          keys: [],
+        };
+        const response = await call<MergeResponse>((cb) =>
+          client.merge(request, new Metadata(), { deadline: Date.now() + 60_000 }, cb),
+        );
+        rowCount += response.rows.length;
+        bytes += MergeResponse.encode(response).finish().length;
+        for (const row of response.rows) {
+          const sum = sums.get(row.key);
+          if (sum === undefined) sums.set(row.key, { ...row });
+          else {
+            sum.bytes += row.bytes;
+            sum.packets += row.packets;
+            sum.flows += row.flows;
+            sum.forwardBytes += row.forwardBytes;
+            sum.forwardPackets += row.forwardPackets;
+          }
+        }
+      } finally {
+        client.close();
+      }
+    }),
+  );
+  const rows = [...sums.values()]
+    .sort((a, b) => compareScoredKeys({ key: a.key, score: a.bytes }, { key: b.key, score: b.bytes }))
+    .slice(0, 10);
+  return { ms: performance.now() - started, rows, rowCount, bytes };
+}
+
+async function measureSize(
+  nodes: number,
+  options: { flows: number; queries: number; workers: number; serfQueries: number },
+): Promise<SizeResult> {
+  log(`\n== ${nodes} nodes, ${options.flows} flows each ==`);
+  const setupStarted = performance.now();
+  const { children, rssBytes } = await startWorkers(nodes, Math.min(options.workers, nodes), options.flows);
+  try {
+    const first = (children[0] as ChildProcess & { firstGrpc?: string }).firstGrpc ?? '';
+    const client = new SniffmeshClient(first, credentials.createInsecure());
+    const members = await waitForMembers(client, nodes);
+    const setupSeconds = (performance.now() - setupStarted) / 1000;
+    log(`setup ${setupSeconds.toFixed(1)} s (stores filled, ${nodes} members alive)`);
+    const ask = () =>
+      call<TopTalkersResponse>((cb) =>
+        client.topTalkers(topRequest(), new Metadata(), { deadline: Date.now() + 20_000 }, cb),
+      );
+    let t = performance.now();
+    const warm = await ask();
+    const firstQueryMs = performance.now() - t;
+    log(`first query (tables built) ${firstQueryMs.toFixed(0)} ms`);
+    for (let i = 0; i < 5; i++) await ask();
+    const latencies: number[] = [];
+    let last = warm;
+    let exact = true;
+    for (let i = 0; i < options.queries; i++) {
+      t = performance.now();
+      last = await ask();
+      latencies.push(performance.now() - t);
+      exact &&= last.exact;
+    }
+    const s = summarize(latencies);
+    log(
+      `TPUT: p50 ${s.median.toFixed(1)} ms, p99 ${nearestRankPercentile(latencies, 99).toFixed(1)} ms, ` +
+        `${last.rowsTransferred} rows / ${last.bytesTransferred} B`,
+    );
+    const ships: number[] = [];
+    let shipped = await shipEverything(members, last);
+    for (let i = 0; i < SHIP_EVERYTHING_RUNS; i++) {
+      shipped = await shipEverything(members, last);
+      ships.push(shipped.ms);
+    }
+    const sameAnswer =
+      JSON.stringify(shipped.rows.map((r) => [r.key, r.bytes, r.packets])) ===
+      JSON.stringify(last.rows.map((r) => [r.key, r.bytes, r.packets]));
+    log(
+      `ship everything: p50 ${summarize(ships).median.toFixed(0)} ms, ${shipped.rowCount} rows / ` +
+        `${shipped.bytes} B; same answer: ${sameAnswer}`,
+    );
+    client.close();
+    return {
+      nodes,
+      flowsPerNode: options.flows,
+      setupSeconds,
+      workerRssMb: rssBytes / 1e6,
+      firstQueryMs,
+      latency: { p50: s.median, p99: nearestRankPercentile(latencies, 99), max: s.max },
+      rowsTransferred: last.rowsTransferred,
+      bytesTransferred: last.bytesTransferred,
+      nodesOk: last.nodes.filter((n) => n.status === 1).length,
+      exact,
+      shipEverything: {
+        p50: summarize(ships).median,
+        max: summarize(ships).max,
+        rows: shipped.rowCount,
+        bytes: shipped.bytes,
+      },
+      sameAnswer,
+      serf: null,
+    };
+  } finally {
+    for (const child of children) child.send({ type: 'stop' });
+    await new Promise((r) => setTimeout(r, 500));
+    for (const child of children) child.kill('SIGKILL');
+  }
+}
+
+function table(results: SizeResult[]): string {
+  const lines = [
+    'nodes | TPUT p50 / p99 / max ms | rows / bytes moved | ship-everything p50 ms, rows / bytes | moved vs ship | same | exact | serf query p50 / p99 ms | TPUT p99 vs serf p50',
+    '--- | --- | --- | --- | --- | --- | --- | --- | ---',
+  ];
+  for (const r of results) {
+    const share = r.bytesTransferred / r.shipEverything.bytes;
+    lines.push(
+      [
+        r.nodes,
+        `${r.latency.p50.toFixed(1)} / ${r.latency.p99.toFixed(1)} / ${r.latency.max.toFixed(1)}`,
+        `${r.rowsTransferred} / ${r.bytesTransferred}`,
+        `${r.shipEverything.p50.toFixed(0)}, ${r.shipEverything.rows} / ${r.shipEverything.bytes}`,
+        `${(share * 100).toFixed(2)} %`,
+        r.sameAnswer ? 'yes' : 'NO',
+        r.exact ? 'yes' : 'no',
+        r.serf === null ? '-' : `${r.serf.p50Ms.toFixed(0)} / ${r.serf.p99Ms.toFixed(0)}`,
+        r.serf === null ? '-' : `${(r.latency.p99 / r.serf.p50Ms).toFixed(3)}x`,
+      ].join(' | '),
+    );
+  }
+  return lines.join('\n');
+}
+
+function verdicts(results: SizeResult[]): string[] {
+  const out: string[] = [];
+  for (const r of results) {
+    const share = r.bytesTransferred / r.shipEverything.bytes;
+    if (r.nodes === 32) {
+      out.push(
+        `32 nodes: p50 ${r.latency.p50.toFixed(1)} ms <= 15: ${r.latency.p50 <= 15 ? 'pass' : 'FAIL'}`,
+      );
+      out.push(
+        `32 nodes: p99 ${r.latency.p99.toFixed(1)} ms <= 50: ${r.latency.p99 <= 50 ? 'pass' : 'FAIL'}`,
+      );
+      out.push(`32 nodes: transfer ${(share * 100).toFixed(2)} % <= 5 %: ${share <= 0.05 ? 'pass' : 'FAIL'}`);
+      out.push(`32 nodes: same answer as ship-everything: ${r.sameAnswer ? 'pass' : 'FAIL'}`);
+    }
+    if (r.nodes === 64) {
+      out.push(
+        `64 nodes: p99 ${r.latency.p99.toFixed(1)} ms <= 100: ${r.latency.p99 <= 100 ? 'pass' : 'FAIL'}`,
+      );
+    }
+    if (r.serf !== null) {
+      const faster = r.latency.p99 < r.serf.p50Ms;
+      out.push(
+        `${r.nodes} nodes: faster than serf query (our p99 ${r.latency.p99.toFixed(1)} ms vs its p50 ` +
+          `${r.serf.p50Ms.toFixed(0)} ms): ${faster ? 'pass' : 'FAIL'}`,
+      );
+    }
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: 'string', default: '8,32,64' },
+      flows: { type: 'string', default: '100000' },
+      queries: { type: 'string', default: '200' },
+      workers: { type: 'string', default: '4' },
+      'serf-queries': { type: 'string', default: '20' },
+      'no-serf': { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const sizes = values.sizes.split(',').map(Number);
+  if (sizes.some((n) => !Number.isInteger(n) || n < 1 || n > 128))
+    throw new UsageError('--sizes: integers 1..128');
+  const options = {
+    flows: Number(values.flows),
+    queries: Number(values.queries),
+    workers: Number(values.workers),
+    serfQueries: Number(values['serf-queries']),
+  };
+  const results: SizeResult[] = [];
+  for (const nodes of sizes) {
+    const result = await measureSize(nodes, options);
+    if (!values['no-serf']) {
+      log(`serf query at ${nodes} members (${options.serfQueries} queries)...`);
+      result.serf = await measureSerfQuery({ members: nodes, queries: options.serfQueries, onProgress: log });
+    }
+    results.push(result);
+  }
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ windowSeconds: WINDOW_SECONDS, results }, null, 2)}\n`);
+    return;
+  }
+  process.stdout.write(
+    `cluster top-10 by host over a ${WINDOW_SECONDS}-second window, ${options.flows} flows per node, ` +
+      `${options.queries} queries per size (latency measured by the client, one gRPC hop to node n00)\n\n` +
+      `${table(results)}\n\n${verdicts(results).join('\n')}\n`,
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    process.stderr.write(`bench:query: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  },
+);
