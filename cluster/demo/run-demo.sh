@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The demo: (1) a mesh of agent processes on loopback forms, detects a crash, sees a graceful leave and
 # takes back a restarted member; (2) a reproducible capture (fixed seed; 300k packets, IPv4 and IPv6,
-# VLAN and QinQ tags, heavy-tailed flows) analysed the ways an operator would. The query issue turns (2)
-# into cluster-wide questions asked of the mesh.
+# VLAN and QinQ tags, heavy-tailed flows) analysed the ways an operator would; (3) four agents replaying
+# their own captures answer cluster-wide questions (cluster/demo/query-demo.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${SNIFFMESH_DEMO_DIR:-/tmp/sniffmesh-demo}"
@@ -28,3 +28,6 @@ echo
 echo "== the same capture through stdin, gzip-compressed, as JSON (first 300 characters)"
 gzip -c "$capture" | $cli analyze - --group proto --json | head -c 300
 echo
+echo
+echo "== cluster queries: four agents, each replaying its own capture"
+bash cluster/demo/query-demo.sh

@@ -16,8 +16,11 @@ export interface ReportOptionValues {
   localNet?: string[];
 }
 
-/** Adds --group, --by, --limit, --window, --json, --max-flows, --retention, --local-net to `command`. */
-export function addReportOptions(command: Command): Command {
+/**
+ * Adds the flags of any top-talkers question: --group, --by, --limit, --window, --json. `limitHelp`
+ * describes --limit, whose range differs between a local table (0 = all) and a cluster query.
+ */
+export function addQueryOptions(command: Command, limitHelp = 'rows to show; 0 = all'): Command {
   return command
     .addOption(
       new Option(
@@ -28,12 +31,17 @@ export function addReportOptions(command: Command): Command {
         .default('host'),
     )
     .addOption(new Option('-b, --by <metric>', 'rank rows by').choices(METRICS).default('bytes'))
-    .option('-n, --limit <N>', 'rows to show; 0 = all', '10')
+    .option('-n, --limit <N>', limitHelp, '10')
     .option(
       '-w, --window <seconds>',
       'only the last N seconds (for a file: counted back from its last frame)',
     )
-    .option('--json', 'print exactly one JSON object on stdout instead of a table')
+    .option('--json', 'print exactly one JSON object on stdout instead of a table');
+}
+
+/** Adds --group, --by, --limit, --window, --json, --max-flows, --retention, --local-net to `command`. */
+export function addReportOptions(command: Command): Command {
+  return addQueryOptions(command)
     .option(
       '--max-flows <N>',
       'memory budget in flows; beyond it the lightest flows are evicted',

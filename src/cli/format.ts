@@ -37,3 +37,16 @@ export function renderTable(header: string[], rows: string[][], align: ('l' | 'r
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n');
 }
+
+/** 3725.4 -> "1h 2m 5s"; 93784 -> "1d 2h 3m"; 0.4 -> "0s": the two or three largest units. */
+export function formatDuration(seconds: number): string {
+  const whole = Math.max(0, Math.floor(seconds));
+  const days = Math.floor(whole / 86_400);
+  const hours = Math.floor((whole % 86_400) / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const secs = whole % 60;
+  if (days > 0) return `${days}d ${hours}h ${minutes}m`;
+  if (hours > 0) return `${hours}h ${minutes}m ${secs}s`;
+  if (minutes > 0) return `${minutes}m ${secs}s`;
+  return `${secs}s`;
+}

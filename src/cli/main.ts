@@ -4,6 +4,9 @@ import { SniffmeshError } from '../util/errors.js';
 import { registerAgentCommand, registerKeygenCommand } from './agent-command.js';
 import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCaptureCommand } from './capture-command.js';
+import { registerMembersCommand } from './members-command.js';
+import { registerStatsCommand } from './stats-command.js';
+import { registerTopCommand } from './top-command.js';
 
 const VERSION = '0.1.0';
 
@@ -30,6 +33,9 @@ export async function main(argv: string[]): Promise<number> {
   registerCaptureCommand(program, output);
   registerAgentCommand(program, output);
   registerKeygenCommand(program, output);
+  registerTopCommand(program, output);
+  registerMembersCommand(program, output);
+  registerStatsCommand(program, output);
   program.addHelpText(
     'after',
     `
@@ -42,6 +48,11 @@ Report flags (analyze and capture):
   --max-flows N, --retention SECONDS, --local-net CIDR   memory budget, history, this host's networks
 capture flags: -i IFACE, -f FILTER, -s SNAPLEN, --no-promisc, -B MiB, -d SECONDS, --refresh SECONDS
 analyze flags: FILE (- = stdin; pcap, pcapng, gzip), --realtime
+
+Cluster queries (top, members, stats) ask one agent over gRPC: --node HOST:PORT (default 127.0.0.1:7948).
+top flags: -g, -b, -n (1-1000), -w, --json as above; --local (that node only), --watch SECONDS,
+  --deadline MS, --cidr CIDR,... --port N,... --protocol tcp|udp|icmp|N,... --nodes NAME,...
+members flags: --watch (then every membership event), --json;  stats flags: --json
 
 Exit codes: 0 ok, 1 runtime error, 2 usage error. 'sniffmesh help <command>' shows every flag.`,
   );

@@ -27,8 +27,8 @@ export function reportJson(report: TopReport, extra: Record<string, unknown> = {
   });
 }
 
-/** A readable table of the report with a summary underneath. */
-export function reportTable(report: TopReport, title: string): string {
+/** The rows of an answer as an aligned table (analyze, capture and the cluster `top` print the same). */
+export function rowsTable(report: Pick<TopReport, 'group' | 'by' | 'rows' | 'totals'>): string {
   const share = (v: number, total: number) => (total > 0 ? `${((100 * v) / total).toFixed(1)}%` : '-');
   const metricTotal = report.by === 'bytes' ? report.totals.ipBytes : report.totals.ipPackets;
   const header = ['#', GROUP_TITLES[report.group], 'BYTES', 'PACKETS', 'SHARE', 'FLOWS'];
@@ -50,14 +50,26 @@ export function reportTable(report: TopReport, title: string): string {
       cells.push(formatBytes(Number(row.sentBytes)), formatBytes(Number(row.receivedBytes)));
     return cells;
   });
-  const lines = [title, '', rows.length > 0 ? renderTable(header, rows, align) : '(no IP traffic)', ''];
+  return rows.length > 0 ? renderTable(header, rows, align) : '(no IP traffic)';
+}
+
+/** "frames 12 (3.89 kB), IP 10 (3.2 kB), undecoded not-ip 2": what was counted, under any table. */
+export function totalsLine(report: Pick<TopReport, 'totals' | 'undecoded'>): string {
   const undecoded = Object.entries(report.undecoded)
     .filter(([, n]) => n > 0)
     .map(([reason, n]) => `${reason} ${formatCount(n)}`);
-  lines.push(
+  return (
     `frames ${formatCount(report.totals.packets)} (${formatBytes(report.totals.bytes)}), ` +
-      `IP ${formatCount(report.totals.ipPackets)} (${formatBytes(report.totals.ipBytes)}), ` +
-      `undecoded ${undecoded.length > 0 ? undecoded.join(', ') : '0'}; ` +
+    `IP ${formatCount(report.totals.ipPackets)} (${formatBytes(report.totals.ipBytes)}), ` +
+    `undecoded ${undecoded.length > 0 ? undecoded.join(', ') : '0'}`
+  );
+}
+
+/** A readable table of the report with a summary underneath. */
+export function reportTable(report: TopReport, title: string): string {
+  const lines = [title, '', rowsTable(report), ''];
+  lines.push(
+    `${totalsLine(report)}; ` +
       `${formatCount(report.groups)} ${GROUP_TITLES[report.group].toLowerCase()} rows` +
       (report.rows.length < report.groups ? `, top ${report.rows.length} shown` : ''),
   );

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The query part of the demo: four agents on loopback, each replaying its own reproducible capture as if
+# it were its live traffic (--pcap: no root needed), form a mesh; then cluster-wide questions are asked of
+# different members, one member is frozen (SIGSTOP) to show that it is named and cannot hold the answer,
+# and the mesh is stopped gracefully. Everything it starts is stopped on exit.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out="${SNIFFMESH_DEMO_DIR:-/tmp/sniffmesh-demo}"
+mkdir -p "$out"
+cli="node dist/src/cli/main.js"
+base=$(( 30000 + RANDOM % 20000 ))
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -CONT "$pid" 2>/dev/null || true; kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT INT TERM
+
+for i in 1 2 3 4; do
+  capture="$out/node$i.pcap"
+  if [ ! -f "$capture" ]; then
+    node dist/bench/capture/generate-capture.js --packets 60000 --seed $(( 100 + i )) --out "$capture" >/dev/null
+  fi
+  seeds=""
+  [ "$i" -gt 1 ] && seeds="--seeds 127.0.0.1:$base"
+  # shellcheck disable=SC2086
+  $cli agent --name "node$i" --timing local --gossip "127.0.0.1:$(( base + i - 1 ))" \
+    --grpc "127.0.0.1:$(( base + 100 + i ))" $seeds --pcap "$capture" --replay-speed 0 \
+    >"$out/node$i.log" 2>&1 &
+  pids+=("$!")
+done
+node1="127.0.0.1:$(( base + 101 ))"
+node3="127.0.0.1:$(( base + 103 ))"
+for _ in $(seq 1 100); do
+  if $cli members --node "$node1" --json 2>/dev/null | grep -o '"state":"alive"' | wc -l | grep -q '^4$'; then break; fi
+  sleep 0.2
+done
+sleep 2   # the replays end and their last second closes
+echo "== members, as node1 sees them"
+$cli members --node "$node1"
+echo
+echo "== cluster top 10 hosts by bytes, asked of node1 (exact merge over all four)"
+$cli top --node "$node1"
+echo
+echo "== cluster top 5 services, asked of node3"
+$cli top --node "$node3" --group port --limit 5
+echo
+echo "== node3 alone (--local)"
+$cli top --node "$node3" --local --limit 5
+echo
+echo "== node4's counters"
+$cli stats --node "127.0.0.1:$(( base + 104 ))"
+echo
+echo "== node4 frozen (SIGSTOP): the answer arrives by the deadline and names it"
+kill -STOP "${pids[3]}"
+$cli top --node "$node1" --limit 3 --deadline 1000 || true
+kill -CONT "${pids[3]}"
+echo
+echo "== stopping the mesh (each agent leaves gracefully)"

@@ -1,0 +1,187 @@
+import type {
+  Grouping as GroupName,
+  Metric as MetricName,
+  TopRow as RowJson,
+} from '../node/flows/top-query.js';
+import {
+  Grouping,
+  Metric,
+  type NodeOutcome,
+  NodeStatus,
+  type TopTalkersResponse,
+} from '../query/generated/sniffmesh.js';
+import { formatBytes, formatCount } from './format.js';
+import { rowsTable, totalsLine } from './report-output.js';
+
+export type QueryScope = 'cluster' | 'local';
+
+const GROUP_NAMES: Record<Grouping, GroupName> = {
+  [Grouping.GROUPING_UNSPECIFIED]: 'host',
+  [Grouping.GROUPING_HOST]: 'host',
+  [Grouping.GROUPING_SRC]: 'src',
+  [Grouping.GROUPING_DST]: 'dst',
+  [Grouping.GROUPING_PAIR]: 'pair',
+  [Grouping.GROUPING_FLOW]: 'flow',
+  [Grouping.GROUPING_PORT]: 'port',
+  [Grouping.GROUPING_PROTO]: 'proto',
+  [Grouping.UNRECOGNIZED]: 'host',
+};
+
+const STATUS_NAMES: Record<NodeStatus, NodeJson['status']> = {
+  [NodeStatus.NODE_STATUS_UNSPECIFIED]: 'failed',
+  [NodeStatus.NODE_STATUS_OK]: 'ok',
+  [NodeStatus.NODE_STATUS_FAILED]: 'failed',
+  [NodeStatus.NODE_STATUS_TIMEOUT]: 'timeout',
+  [NodeStatus.NODE_STATUS_SKIPPED]: 'skipped',
+  [NodeStatus.UNRECOGNIZED]: 'failed',
+};
+
+export interface NodeJson {
+  name: string;
+  address: string;
+  status: 'ok' | 'failed' | 'timeout' | 'skipped';
+  error: string | null;
+}
+
+/**
+ * The one object `top --json` prints: the fields of `analyze --json` under the same names (so scripts
+ * read both alike), plus what only a cluster answer has: the nodes asked, the ones missing, the merge
+ * cost, the query id and the time taken.
+ */
+export interface TopAnswerJson {
+  rows: RowJson[];
+  totals: { packets: number; bytes: number; ipPackets: number; ipBytes: number };
+  undecoded: Record<string, number>;
+  group: GroupName;
+  by: MetricName;
+  /** Distinct groups: known for a local answer, null for a cluster one (it would mean shipping every table). */
+  groups: number | null;
+  window: { seconds: number | null; from: number | null; to: number | null; complete: boolean };
+  /** A row's true value lies in [value, value + evicted]. */
+  evicted: { packets: number; bytes: number };
+  exact: boolean;
+  nodes: NodeJson[];
+  missingNodes: string[];
+  transfer: { rows: number; bytes: number };
+  queryId: string;
+  elapsedMs: number;
+}
+
+export function topAnswerJson(response: TopTalkersResponse, scope: QueryScope): TopAnswerJson {
+  const group = GROUP_NAMES[response.group] ?? 'host';
+  const totals = response.totals ?? { packets: 0, bytes: 0, ipPackets: 0, ipBytes: 0 };
+  const undecoded: Record<string, number> = {};
+  for (const { reason, packets } of response.undecoded)
+    undecoded[reason] = (undecoded[reason] ?? 0) + packets;
+  return {
+    rows: response.rows.map((row) => {
+      const json: RowJson = { key: row.key, bytes: row.bytes, packets: row.packets, flows: row.flows };
+      // The wire carries the forward part; analyze prints both parts under these names.
+      if (group === 'host') {
+        json.sentBytes = row.forwardBytes;
+        json.sentPackets = row.forwardPackets;
+        json.receivedBytes = row.bytes - row.forwardBytes;
+        json.receivedPackets = row.packets - row.forwardPackets;
+      } else if (group === 'pair') {
+        json.forwardBytes = row.forwardBytes;
+        json.forwardPackets = row.forwardPackets;
+        json.reverseBytes = row.bytes - row.forwardBytes;
+        json.reversePackets = row.packets - row.forwardPackets;
+      }
+      return json;
+    }),
+    totals: {
+      packets: totals.packets,
+      bytes: totals.bytes,
+      ipPackets: totals.ipPackets,
+      ipBytes: totals.ipBytes,
+    },
+    undecoded,
+    group,
+    by: response.by === Metric.METRIC_PACKETS ? 'packets' : 'bytes',
+    groups: scope === 'local' ? response.groups : null,
+    window: {
+      seconds: response.windowSeconds === 0 ? null : response.windowSeconds,
+      from: response.windowFromSecond === 0 ? null : response.windowFromSecond,
+      to: response.windowToSecond === 0 ? null : response.windowToSecond,
+      complete: response.windowComplete,
+    },
+    evicted: { packets: response.evictedPackets, bytes: response.evictedBytes },
+    exact: response.exact,
+    nodes: response.nodes.map(nodeJson),
+    missingNodes: response.missingNodes,
+    transfer: { rows: response.rowsTransferred, bytes: response.bytesTransferred },
+    queryId: response.queryId,
+    // Microseconds are plenty; the double's binary noise (3.40031799999997) is not information.
+    elapsedMs: Math.round(response.elapsedMs * 1000) / 1000,
+  };
+}
+
+function nodeJson(node: NodeOutcome): NodeJson {
+  return {
+    name: node.name,
+    address: node.address,
+    status: STATUS_NAMES[node.status] ?? 'failed',
+    error: node.error === '' ? null : node.error,
+  };
+}
+
+/**
+ * The answer as a table like analyze's, then one line per member that is not ok, then the footer:
+ * what was counted, the window read, whether the answer is exact (and why not), the merge cost.
+ */
+export function topAnswerTable(answer: TopAnswerJson, title: string): string {
+  const lines = [title, '', rowsTable(answer), ''];
+  for (const node of answer.nodes) if (node.status !== 'ok') lines.push(nodeProblemLine(node));
+  const answered = answer.nodes.filter((node) => node.status === 'ok').length;
+  lines.push(
+    `${totalsLine(answer)}` +
+      (answer.groups === null ? '' : `; ${formatCount(answer.groups)} rows in all`) +
+      (answer.nodes.length > 0 ? `; ${answered} of ${answer.nodes.length} nodes answered` : ''),
+  );
+  lines.push(`window read: ${windowText(answer.window)}`);
+  lines.push(`exact: ${answer.exact ? 'yes' : `no (${inexactReasons(answer).join('; ')})`}`);
+  lines.push(
+    `transferred ${formatCount(answer.transfer.rows)} rows, ${formatBytes(answer.transfer.bytes)}; ` +
+      `elapsed ${answer.elapsedMs.toFixed(0)} ms` +
+      (answer.queryId === '' ? '' : `; query ${answer.queryId}`),
+  );
+  return lines.join('\n');
+}
+
+/** `node b (127.0.0.1:7950): timeout — did not answer within 2000 ms` */
+export function nodeProblemLine(node: NodeJson): string {
+  const where = node.address === '' ? '' : ` (${node.address})`;
+  return `node ${node.name}${where}: ${node.status}${node.error === null ? '' : ` — ${node.error}`}`;
+}
+
+function windowText(window: TopAnswerJson['window']): string {
+  const asked = window.seconds === null ? 'everything retained' : `last ${window.seconds}s asked`;
+  const coverage = window.complete ? '' : ', history does not cover the whole window';
+  if (window.to === null) return `nothing retained yet (${asked})`;
+  // No first second: everything the nodes kept, up to `to`.
+  if (window.from === null) return `everything retained up to ${utcSecond(window.to)} (${asked}${coverage})`;
+  const span = window.to - window.from + 1;
+  return `${utcSecond(window.from)} .. ${utcSecond(window.to)} (${span} s; ${asked}${coverage})`;
+}
+
+/** Unix second -> "2023-11-14 22:13:20 UTC". */
+function utcSecond(second: number): string {
+  return `${new Date(second * 1000).toISOString().slice(0, 19).replace('T', ' ')} UTC`;
+}
+
+/** Why the server said the answer is not exact, from the fields that make it so. */
+function inexactReasons(answer: TopAnswerJson): string[] {
+  const reasons: string[] = [];
+  if (answer.missingNodes.length > 0) reasons.push(`data missing from ${answer.missingNodes.join(', ')}`);
+  if (!answer.window.complete) reasons.push('history does not cover the whole window');
+  if (answer.evicted.packets > 0) {
+    const bound =
+      answer.by === 'bytes'
+        ? formatBytes(answer.evicted.bytes)
+        : `${formatCount(answer.evicted.packets)} packets`;
+    reasons.push(`flows evicted for memory: a row may be up to ${bound} low`);
+  }
+  if (reasons.length === 0) reasons.push('the node asked gave no reason');
+  return reasons;
+}

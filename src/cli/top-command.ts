@@ -1,0 +1,171 @@
+import type { Command } from 'commander';
+import type { Grouping as GroupName } from '../node/flows/top-query.js';
+import {
+  Grouping,
+  Metric,
+  Scope,
+  type TopTalkersRequest,
+  type TopTalkersResponse,
+} from '../query/generated/sniffmesh.js';
+import type { QueryClient } from '../query/query-client.js';
+import { SniffmeshError } from '../util/errors.js';
+import { type QueryScope, topAnswerJson, topAnswerTable } from './cluster-top-output.js';
+import { addQueryOptions, parseInteger } from './common-options.js';
+import { interruptOnSignal } from './interrupt-signal.js';
+import { addNodeOption, type NodeOptionValues, withNodeClient } from './node-option.js';
+import { addFilterOptions, type FilterOptionValues, filtersFrom } from './top-filters.js';
+
+/** The server's row cap for a cluster query (proto: TopTalkersRequest.limit). */
+const MAX_CLUSTER_ROWS = 1000;
+/** The server's default and maximum fan-out deadline (proto: TopTalkersRequest.deadline_ms). */
+const SERVER_DEFAULT_DEADLINE_MS = 2000;
+const SERVER_MAX_DEADLINE_MS = 30_000;
+/**
+ * Our own deadline is the server's plus this: the server answers with per-node timeouts at its
+ * deadline, and that answer (naming the slow nodes) is worth waiting for over a bare "did not answer".
+ */
+const CLIENT_DEADLINE_MARGIN_MS = 1500;
+/** --window and --watch upper bounds: a week of history, an hour between refreshes. */
+const MAX_WINDOW_SECONDS = 7 * 24 * 3600;
+const MAX_WATCH_INTERVAL_SECONDS = 3600;
+/** Home the cursor and clear the screen, so a refreshed table replaces the last one on a terminal. */
+const CLEAR_SCREEN = '\x1b[H\x1b[2J';
+
+const GROUPINGS: Record<GroupName, Grouping> = {
+  host: Grouping.GROUPING_HOST,
+  src: Grouping.GROUPING_SRC,
+  dst: Grouping.GROUPING_DST,
+  pair: Grouping.GROUPING_PAIR,
+  flow: Grouping.GROUPING_FLOW,
+  port: Grouping.GROUPING_PORT,
+  proto: Grouping.GROUPING_PROTO,
+};
+
+interface TopOptionValues extends NodeOptionValues, FilterOptionValues {
+  group: GroupName;
+  by: 'bytes' | 'packets';
+  limit: string;
+  window?: string;
+  json?: boolean;
+  watch?: string;
+  local?: boolean;
+  deadline?: string;
+}
+
+interface TopSettings {
+  request: TopTalkersRequest;
+  scope: QueryScope;
+  json: boolean;
+  /** Seconds between refreshes; null = ask once. */
+  watchSeconds: number | null;
+  clientDeadlineMs: number;
+}
+
+/**
+ * `sniffmesh top`: the cluster's top talkers, asked from any agent over gRPC (or one node's with
+ * --local). Failing members do not fail the answer: they are listed under the table.
+ */
+export function registerTopCommand(program: Command, output: { out: (text: string) => void }): void {
+  const command = program
+    .command('top')
+    .description('top talkers of the whole cluster (or of one node with --local), asked from any agent');
+  addNodeOption(command);
+  addQueryOptions(command, `rows to show (1-${MAX_CLUSTER_ROWS})`);
+  addFilterOptions(command);
+  command
+    .option('--watch <seconds>', 'refresh every N seconds until Ctrl-C (with --json: one object per line)')
+    .option('--local', "only the asked node's own traffic, not the cluster's")
+    .option(
+      '--deadline <ms>',
+      `how long the asked node waits for the others (default ${SERVER_DEFAULT_DEADLINE_MS}, at most ${SERVER_MAX_DEADLINE_MS})`,
+    );
+  command.action(async (values: TopOptionValues) => {
+    const settings = topSettings(values);
+    await withNodeClient(values, async (client) => {
+      const title = titleOf(settings, client.address);
+      const render = (response: TopTalkersResponse) => {
+        const answer = topAnswerJson(response, settings.scope);
+        return settings.json ? JSON.stringify(answer) : topAnswerTable(answer, title);
+      };
+      if (settings.watchSeconds === null) {
+        output.out(render(await client.topTalkers(settings.request, settings.clientDeadlineMs)));
+        return;
+      }
+      await watchTop(client, settings, settings.watchSeconds, render, output);
+    });
+  });
+}
+
+/** Every flag checked before anything is sent: a bad one is a usage error (exit 2), never a query. */
+function topSettings(values: TopOptionValues): TopSettings {
+  const scope: QueryScope = values.local === true ? 'local' : 'cluster';
+  const deadlineMs =
+    values.deadline === undefined
+      ? 0
+      : parseInteger('--deadline', values.deadline, 1, SERVER_MAX_DEADLINE_MS);
+  return {
+    request: {
+      group: GROUPINGS[values.group],
+      by: values.by === 'packets' ? Metric.METRIC_PACKETS : Metric.METRIC_BYTES,
+      windowSeconds:
+        values.window === undefined ? 0 : parseInteger('--window', values.window, 1, MAX_WINDOW_SECONDS),
+      limit: parseInteger('--limit', values.limit, 1, MAX_CLUSTER_ROWS),
+      filters: filtersFrom(values),
+      scope: scope === 'local' ? Scope.SCOPE_LOCAL : Scope.SCOPE_CLUSTER,
+      deadlineMs,
+    },
+    scope,
+    json: values.json === true,
+    watchSeconds:
+      values.watch === undefined
+        ? null
+        : parseInteger('--watch', values.watch, 1, MAX_WATCH_INTERVAL_SECONDS),
+    clientDeadlineMs:
+      (deadlineMs === 0 ? SERVER_DEFAULT_DEADLINE_MS : deadlineMs) + CLIENT_DEADLINE_MARGIN_MS,
+  };
+}
+
+function titleOf(settings: TopSettings, address: string): string {
+  const { request } = settings;
+  const who = settings.scope === 'local' ? `${address} (local)` : `cluster via ${address}`;
+  const group = Object.entries(GROUPINGS).find(([, value]) => value === request.group)?.[0] ?? 'host';
+  const by = request.by === Metric.METRIC_PACKETS ? 'packets' : 'bytes';
+  const window = request.windowSeconds === 0 ? 'everything retained' : `last ${request.windowSeconds}s`;
+  return `${who}: top ${request.limit} ${group} rows by ${by} (${window})`;
+}
+
+/**
+ * Streams the answer every `intervalSeconds` until Ctrl-C (exit 0). A terminal gets the table redrawn in
+ * place; a pipe gets every table, separated by a blank line (or one JSON object per line).
+ */
+async function watchTop(
+  client: QueryClient,
+  settings: TopSettings,
+  intervalSeconds: number,
+  render: (response: TopTalkersResponse) => string,
+  output: { out: (text: string) => void },
+): Promise<void> {
+  const interruption = interruptOnSignal();
+  const redraw = !settings.json && process.stdout.isTTY === true;
+  let updates = 0;
+  try {
+    await client.watchTop(
+      { query: settings.request, intervalSeconds },
+      (response) => {
+        const text = render(response);
+        if (redraw) output.out(`${CLEAR_SCREEN}${text}`);
+        else output.out(settings.json || updates === 0 ? text : `\n${text}`);
+        updates++;
+      },
+      interruption.signal,
+    );
+  } finally {
+    interruption.dispose();
+  }
+  if (!interruption.signal.aborted) {
+    throw new SniffmeshError(
+      'QUERY_STREAM_ENDED',
+      `${client.address} ended the watch (is the agent stopping?)`,
+    );
+  }
+}
