@@ -1,8 +1,44 @@
-import { type ClientUnaryCall, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  type ClientOptions,
+  type ClientUnaryCall,
+  credentials,
+  Metadata,
+  makeGenericClientConstructor,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import type { MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { MergeAnswer } from './cluster-top.js';
-import { type MergeRequest, MergeResponse, SniffmeshClient } from './generated/sniffmesh.js';
+import {
+  type MergeRequest,
+  MergeResponse,
+  type SniffmeshClient,
+  SniffmeshService,
+} from './generated/sniffmesh.js';
+
+/** Encoded size of each Merge answer received, recorded when it is decoded (no second encode to count it). */
+const receivedBytes = new WeakMap<MergeResponse, number>();
+
+/** The generated client, with a Merge decoder that also records the answer's size on the wire. */
+const MeasuringClient = makeGenericClientConstructor(
+  {
+    ...SniffmeshService,
+    merge: {
+      ...SniffmeshService.merge,
+      responseDeserialize: (buffer: Buffer): MergeResponse => {
+        const response = MergeResponse.decode(buffer);
+        receivedBytes.set(response, buffer.length);
+        return response;
+      },
+    },
+  },
+  'sniffmesh.v1.Sniffmesh',
+) as unknown as new (
+  address: string,
+  credentials: ChannelCredentials,
+  options?: Partial<ClientOptions>,
+) => SniffmeshClient;
 
 /**
  * One gRPC client per peer, reused by every query (a channel keeps its HTTP/2 connection), and closed as
@@ -36,7 +72,7 @@ export class PeerPool {
     const known = this.clients.get(member.id);
     if (known !== undefined && known.address === member.grpc) return known.client;
     if (known !== undefined) this.drop(member.id);
-    const client = new SniffmeshClient(member.grpc, credentials.createInsecure(), {
+    const client = new MeasuringClient(member.grpc, credentials.createInsecure(), {
       'grpc.keepalive_time_ms': this.options.keepaliveMs,
       'grpc.keepalive_timeout_ms': this.options.keepaliveMs,
       // Fail fast when a peer is down: the fan-out reports it rather than waiting for a reconnect.
@@ -73,7 +109,10 @@ export class PeerPool {
             reject(new Error(describeCallError(error)));
             return;
           }
-          resolve({ response, bytes: MergeResponse.encode(response).finish().length });
+          resolve({
+            response,
+            bytes: receivedBytes.get(response) ?? MergeResponse.encode(response).finish().length,
+          });
         },
       );
       if (signal.aborted) call.cancel();

@@ -40,7 +40,11 @@ export class CaptureProcessClient implements LocalQueryEngine {
   static start(
     settings: CaptureProcessSettings,
   ): Promise<{ client: CaptureProcessClient; counters: CaptureCountersMessage }> {
-    const child = fork(CAPTURE_PROCESS_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    // 'advanced' (V8's serializer): merge answers of thousands of rows cross faster than as JSON.
+    const child = fork(CAPTURE_PROCESS_PATH, [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
     const client = new CaptureProcessClient(child);
     return new Promise((resolve, reject) => {
       let started = false;
