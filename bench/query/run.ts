@@ -10,7 +10,8 @@
  * real gossip membership and gRPC server on loopback; the machine cannot hold 64 agents with their
  * capture processes. The query goes to node n00 over gRPC from this process, as `sniffmesh top` would.
  */
-import { type ChildProcess, fork } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
@@ -52,6 +53,14 @@ interface SizeResult {
   shipEverything: { p50: number; max: number; rows: number; bytes: number };
   sameAnswer: boolean;
   serf: SerfQueryResult | null;
+  /** The same query asked of an agent that captures (replays a capture in a loop) at full speed. */
+  underCapture: {
+    p50: number;
+    p99: number;
+    nodesOk: number;
+    framesPerSecond: number;
+    exact: boolean;
+  } | null;
 }
 
 function call<T>(invoke: (cb: (error: ServiceError | null, value?: T) => void) => void): Promise<T> {
@@ -69,6 +78,7 @@ async function startWorkers(
 ): Promise<{
   children: ChildProcess[];
   rssBytes: number;
+  gossipBasePort: number;
 }> {
   const gossipBasePort = 21000 + Math.floor(Math.random() * 20000);
   const perWorker = Math.ceil(nodes / workers);
@@ -76,7 +86,9 @@ async function startWorkers(
   let rssBytes = 0;
   const start = (first: number, count: number, seed: string) =>
     new Promise<void>((resolve, reject) => {
-      const child = fork(HOST_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      // SNIFFMESH_BENCH_WORKER_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the workers.
+      const execArgv = (process.env.SNIFFMESH_BENCH_WORKER_ARGS ?? '').split(' ').filter((arg) => arg !== '');
+      const child = fork(HOST_PATH, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
       children.push(child);
       child.on(
         'message',
@@ -106,7 +118,7 @@ async function startWorkers(
     rest.push(start(first, Math.min(perWorker, nodes - first), `127.0.0.1:${gossipBasePort}`));
   }
   await Promise.all(rest);
-  return { children, rssBytes };
+  return { children, rssBytes, gossipBasePort };
 }
 
 async function waitForMembers(client: SniffmeshClient, nodes: number): Promise<MembersResponse> {
@@ -196,11 +208,22 @@ async function shipEverything(
 
 async function measureSize(
   nodes: number,
-  options: { flows: number; queries: number; workers: number; serfQueries: number },
+  options: {
+    flows: number;
+    queries: number;
+    workers: number;
+    serfQueries: number;
+    captureLoadAt: number;
+    captureFile: string;
+  },
 ): Promise<SizeResult> {
   log(`\n== ${nodes} nodes, ${options.flows} flows each ==`);
   const setupStarted = performance.now();
-  const { children, rssBytes } = await startWorkers(nodes, Math.min(options.workers, nodes), options.flows);
+  const { children, rssBytes, gossipBasePort } = await startWorkers(
+    nodes,
+    Math.min(options.workers, nodes),
+    options.flows,
+  );
   try {
     const first = (children[0] as ChildProcess & { firstGrpc?: string }).firstGrpc ?? '';
     const client = new SniffmeshClient(first, credentials.createInsecure());
@@ -244,7 +267,12 @@ async function measureSize(
         `${shipped.bytes} B; same answer: ${sameAnswer}`,
     );
     client.close();
+    const underCapture =
+      nodes === options.captureLoadAt
+        ? await measureUnderCapture(nodes, gossipBasePort, options.captureFile, options.queries)
+        : null;
     return {
+      underCapture,
       nodes,
       flowsPerNode: options.flows,
       setupSeconds,
@@ -266,8 +294,100 @@ async function measureSize(
     };
   } finally {
     for (const child of children) child.send({ type: 'stop' });
-    await new Promise((r) => setTimeout(r, 500));
+    await new Promise((r) => setTimeout(r, 2000));
     for (const child of children) child.kill('SIGKILL');
+  }
+}
+
+/**
+ * Adds one real `sniffmesh agent` to the mesh whose capture process replays `captureFile` in a loop as
+ * fast as it can (one core busy decoding and counting, its tables changing every second), and asks IT
+ * the cluster query: the capture path must not starve the event loop that serves gRPC.
+ */
+async function measureUnderCapture(
+  nodes: number,
+  gossipBasePort: number,
+  captureFile: string,
+  queries: number,
+): Promise<NonNullable<SizeResult['underCapture']>> {
+  const grpcPort = 40000 + Math.floor(Math.random() * 10000);
+  const grpc = `127.0.0.1:${grpcPort}`;
+  log(`\n-- ${nodes} nodes + one agent capturing at full speed (replaying ${captureFile} in a loop)`);
+  const agent = spawn(
+    process.execPath,
+    [
+      fileURLToPath(new URL('../../src/cli/main.js', import.meta.url)),
+      'agent',
+      '--name',
+      'capturing',
+      '--timing',
+      'local',
+      '--gossip',
+      `127.0.0.1:${gossipBasePort + 500}`,
+      '--grpc',
+      grpc,
+      '--seeds',
+      `127.0.0.1:${gossipBasePort}`,
+      '--pcap',
+      captureFile,
+      '--replay-speed',
+      '0',
+      '--loop',
+      // The generated capture's address plan: its traffic counts as this agent's own (sent/received).
+      '--local-net',
+      '198.18.0.0/15',
+      '--local-net',
+      '2001:db8::/32',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  try {
+    const client = new SniffmeshClient(grpc, credentials.createInsecure());
+    const until = Date.now() + 60_000;
+    for (;;) {
+      const members = await call<MembersResponse>((cb) => client.members({}, cb)).catch(() => null);
+      if (
+        members !== null &&
+        members.members.filter((m) => m.state === 1 && m.grpc !== '').length === nodes + 1
+      )
+        break;
+      if (Date.now() > until) throw new Error('the capturing agent did not join within 60 s');
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const framesAt = async () => (await call<{ packets: number }>((cb) => client.stats({}, cb))).packets;
+    const ask = () =>
+      call<TopTalkersResponse>((cb) =>
+        client.topTalkers(topRequest(), new Metadata(), { deadline: Date.now() + 20_000 }, cb),
+      );
+    for (let i = 0; i < 5; i++) await ask();
+    const frames0 = await framesAt();
+    const started = performance.now();
+    const latencies: number[] = [];
+    let nodesOk = 0;
+    let exact = true;
+    for (let i = 0; i < queries; i++) {
+      const t = performance.now();
+      const answer = await ask();
+      latencies.push(performance.now() - t);
+      nodesOk = answer.nodes.filter((n) => n.status === 1).length;
+      exact &&= answer.exact;
+    }
+    const framesPerSecond = ((await framesAt()) - frames0) / ((performance.now() - started) / 1000);
+    client.close();
+    const result = {
+      p50: summarize(latencies).median,
+      p99: nearestRankPercentile(latencies, 99),
+      nodesOk,
+      framesPerSecond,
+      exact,
+    };
+    log(
+      `under capture: p50 ${result.p50.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms, ` +
+        `${nodesOk} nodes ok, capture ${(framesPerSecond / 1e6).toFixed(2)} M frames/s`,
+    );
+    return result;
+  } finally {
+    agent.kill('SIGKILL');
   }
 }
 
@@ -314,6 +434,14 @@ function verdicts(results: SizeResult[]): string[] {
         `64 nodes: p99 ${r.latency.p99.toFixed(1)} ms <= 100: ${r.latency.p99 <= 100 ? 'pass' : 'FAIL'}`,
       );
     }
+    if (r.underCapture !== null) {
+      const u = r.underCapture;
+      out.push(
+        `${r.nodes} nodes + a capturing agent asked: p50 ${u.p50.toFixed(1)} ms, p99 ${u.p99.toFixed(1)} ms ` +
+          `while capturing ${(u.framesPerSecond / 1e6).toFixed(2)} M frames/s: ` +
+          `${u.p50 <= 15 && u.p99 <= 50 ? 'pass' : 'FAIL'} (targets of 32 nodes)`,
+      );
+    }
     if (r.serf !== null) {
       const faster = r.latency.p99 < r.serf.p50Ms;
       out.push(
@@ -325,6 +453,30 @@ function verdicts(results: SizeResult[]): string[] {
   return out;
 }
 
+/** A reproducible capture with ~100k flows for the capturing agent (generated once, then reused). */
+function captureFileForLoad(): string {
+  const file = `${process.env.SNIFFMESH_BENCH_DIR ?? '/tmp/sniffmesh-bench'}/query-load-1m.pcap`;
+  if (!existsSync(file)) {
+    log(`generating ${file} (1M packets, 100k flows, fixed seed)...`);
+    execFileSync(
+      process.execPath,
+      [
+        fileURLToPath(new URL('../capture/generate-capture.js', import.meta.url)),
+        '--packets',
+        '1000000',
+        '--flows',
+        '100000',
+        '--seed',
+        '44',
+        '--out',
+        file,
+      ],
+      { stdio: ['ignore', 'ignore', 'inherit'] },
+    );
+  }
+  return file;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -334,6 +486,7 @@ async function main(): Promise<void> {
       workers: { type: 'string', default: '4' },
       'serf-queries': { type: 'string', default: '20' },
       'no-serf': { type: 'boolean', default: false },
+      'capture-load-at': { type: 'string', default: '32' },
       json: { type: 'boolean', default: false },
     },
   });
@@ -345,6 +498,8 @@ async function main(): Promise<void> {
     queries: Number(values.queries),
     workers: Number(values.workers),
     serfQueries: Number(values['serf-queries']),
+    captureLoadAt: Number(values['capture-load-at']),
+    captureFile: captureFileForLoad(),
   };
   const results: SizeResult[] = [];
   for (const nodes of sizes) {

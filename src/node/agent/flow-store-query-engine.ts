@@ -47,7 +47,6 @@ interface CachedTable {
   computedAtMs: number;
   /** Per metric and k: the group indices of the local top-k (phase 1), best first. */
   readonly tops: Map<string, Int32Array>;
-  index: Map<string, number> | null;
 }
 
 /**
@@ -123,10 +122,9 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
         break;
       }
       case MergePhase.MERGE_PHASE_EXACT: {
-        const index = this.indexOf(cached);
         for (const key of request.keys) {
-          const g = index.get(key);
-          if (g !== undefined) response.rows.push(rowOf(table, g));
+          const g = table.findKey(key);
+          if (g >= 0) response.rows.push(rowOf(table, g));
         }
         break;
       }
@@ -138,53 +136,22 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
 
   localTopNow(window: MergeWindow, limit: number): LocalTopAnswer {
     const local: MergeWindow = { ...window, memberNetworks: [] };
-    const table = this.tableFor(local, true).table;
-    // Everything this node saw counts here, transit flows included (folded into their groups).
-    const rows = new Map<string, TopRow>();
-    for (let g = 0; g < table.count; g++) rows.set(table.keys[g] as string, rowOf(table, g));
-    let transitPackets = 0;
-    let transitBytes = 0;
-    for (const flow of table.transit) {
-      transitPackets += flow.packets;
-      transitBytes += flow.bytes;
-      flow.groups.forEach((key, i) => {
-        const row = rows.get(key) ?? {
-          key,
-          packets: 0,
-          bytes: 0,
-          flows: 0,
-          forwardPackets: 0,
-          forwardBytes: 0,
-        };
-        row.packets += flow.packets;
-        row.bytes += flow.bytes;
-        row.flows += 1;
-        row.forwardPackets += flow.forwardPackets[i] ?? 0;
-        row.forwardBytes += flow.forwardBytes[i] ?? 0;
-        rows.set(key, row);
-      });
-    }
-    const byPackets = window.by === MetricCode.METRIC_PACKETS;
-    const sorted = [...rows.values()].sort((a, b) => {
-      const d = byPackets ? b.packets - a.packets : b.bytes - a.bytes;
-      if (d !== 0) return d;
-      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-    });
+    // Everything this node saw counts here, transit flows included (counted into their groups).
+    const cached = this.tableFor(local, true);
+    const table = cached.table;
+    const metric = window.by === MetricCode.METRIC_PACKETS ? table.packets : table.bytes;
+    // Only the rows returned get their key text (all of them when there is no limit).
+    const top = topOf(cached, window.by, metric, limit > 0 ? limit : table.count);
     return {
-      rows: limit > 0 ? sorted.slice(0, limit) : sorted,
+      rows: Array.from(top, (g) => rowOf(table, g)),
       transit: [],
-      totals: {
-        packets: table.totals.packets + transitPackets,
-        bytes: table.totals.bytes + transitBytes,
-        ipPackets: table.totals.ipPackets + transitPackets,
-        ipBytes: table.totals.ipBytes + transitBytes,
-      },
+      totals: { ...table.totals },
       undecoded: undecodedList(table.undecoded),
       evictedPackets: table.evicted.packets,
       evictedBytes: table.evicted.bytes,
       windowComplete: table.complete,
       node: this.nodeName,
-      groups: rows.size,
+      groups: table.count,
     };
   }
 
@@ -207,7 +174,7 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
   }
 
   /** The window table for `window`, computed once and kept for the TTL. */
-  private tableFor(window: MergeWindow, countEverything = false): CachedTable {
+  private tableFor(window: MergeWindow, countTransit = false): CachedTable {
     const now = this.nowMs();
     // The pinned window's last second must be closed here too (this clock may lag the coordinator's):
     // closing it now is safe, a late frame stamped in it counts in the open second instead.
@@ -221,7 +188,7 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       window.group,
       window.filters ?? null,
       window.memberNetworks,
-      countEverything,
+      countTransit,
       this.store.rangeSignature(window.fromSecond, window.toSecond),
     ]);
     const hit = this.cache.get(cacheKey);
@@ -242,23 +209,15 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
         protocols: window.filters?.protocols ?? [],
       }),
       memberNetworks: networksOf(window.memberNetworks),
+      countTransit,
     });
-    const entry: CachedTable = { table, computedAtMs: now, tops: new Map(), index: null };
+    const entry: CachedTable = { table, computedAtMs: now, tops: new Map() };
     this.cache.set(cacheKey, entry);
     while (this.cache.size > this.options.tableCacheEntries) {
       const oldest = this.cache.keys().next().value as string;
       this.cache.delete(oldest);
     }
     return entry;
-  }
-
-  private indexOf(cached: CachedTable): Map<string, number> {
-    if (cached.index !== null) return cached.index;
-    const index = new Map<string, number>();
-    const keys = cached.table.keys;
-    for (let g = 0; g < keys.length; g++) index.set(keys[g] as string, g);
-    cached.index = index;
-    return index;
   }
 }
 
@@ -280,12 +239,12 @@ function topOf(cached: CachedTable, by: number, metric: Float64Array, k: number)
   }
   const candidates: number[] = [];
   for (let g = 0; g < n; g++) if ((metric[g] as number) >= kth) candidates.push(g);
-  const keys = table.keys;
+  // Key texts are printed for tied candidates only (keyOf memoises them).
   candidates.sort((a, b) => {
     const d = (metric[b] as number) - (metric[a] as number);
     if (d !== 0) return d;
-    const ka = keys[a] as string;
-    const kb = keys[b] as string;
+    const ka = table.keyOf(a);
+    const kb = table.keyOf(b);
     return ka < kb ? -1 : ka > kb ? 1 : 0;
   });
   const top = Int32Array.from(candidates.slice(0, Math.max(0, k)));
@@ -295,7 +254,7 @@ function topOf(cached: CachedTable, by: number, metric: Float64Array, k: number)
 
 function rowOf(table: WindowTable, g: number): TopRow {
   return {
-    key: table.keys[g] as string,
+    key: table.keyOf(g),
     packets: table.packets[g] as number,
     bytes: table.bytes[g] as number,
     flows: table.flows[g] as number,

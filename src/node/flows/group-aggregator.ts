@@ -54,11 +54,7 @@ export class GroupAggregator {
     const keys = this.keys;
     const index = this.index;
     const mask = this.mask;
-    let h = 0x811c9dc5;
-    for (let w = 0; w < width; w++) h = Math.imul(h ^ key[w], 0x01000193);
-    h ^= h >>> 15;
-    h = Math.imul(h, 0x2c1b3c6d);
-    h ^= h >>> 13;
+    const h = hashKey(key, width);
     let b = h & mask;
     for (; ; b = (b + 1) & mask) {
       const entry = index[2 * b];
@@ -80,6 +76,28 @@ export class GroupAggregator {
     return g;
   }
 
+  /**
+   * The group index of the current `key`, or -1 when no group has it; adds nothing. For looking up a
+   * named group after aggregation (a window table's findKey).
+   */
+  find(): number {
+    const key = this.key;
+    const width = this.keyWords;
+    const keys = this.keys;
+    const index = this.index;
+    const mask = this.mask;
+    const h = hashKey(key, width);
+    for (let b = h & mask; ; b = (b + 1) & mask) {
+      const entry = index[2 * b];
+      if (entry === 0) return -1;
+      if (index[2 * b + 1] !== h) continue;
+      const k = (entry - 1) * GROUP_KEY_STRIDE;
+      let w = 0;
+      while (w < width && keys[k + w] === key[w]) w++;
+      if (w === width) return entry - 1;
+    }
+  }
+
   private grow(): void {
     const capacity = this.capacity * 2;
     const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
@@ -99,4 +117,14 @@ export class GroupAggregator {
       this.index[2 * nb + 1] = oldIndex[b + 1];
     }
   }
+}
+
+/** FNV-1a over the key words with a final mix (linear probing needs well-spread low bits). */
+function hashKey(key: Int32Array, width: number): number {
+  let h = 0x811c9dc5;
+  for (let w = 0; w < width; w++) h = Math.imul(h ^ key[w], 0x01000193);
+  h ^= h >>> 15;
+  h = Math.imul(h, 0x2c1b3c6d);
+  h ^= h >>> 13;
+  return h;
 }

@@ -23,12 +23,13 @@ import {
   type Grouping,
   groupKeyText,
 } from './top-query.js';
+import { AggregatedGroupKeys, FlowGroupKeys, type WindowTableKeys } from './window-table-keys.js';
 
 /**
  * The node side of an exact cluster query: once per query, every group of the pinned window with its
  * counters under the cluster's counting rule, so that each phase of the TPUT merge (src/query/tput.ts)
  * reads the same numbers. Keys are the texts `analyze` prints (top-query.ts), so cluster rows and local
- * rows name the same things.
+ * rows name the same things; they are printed only for the groups asked about (window-table-keys.ts).
  *
  * The counting rule makes a packet between two capturing mesh members count once cluster-wide, at its
  * sender: with d = the flow's direction on this node (bit 1: source local, bit 2: destination local;
@@ -78,6 +79,11 @@ export interface WindowTableSpec {
   filter: FlowFilter | null;
   /** Networks of the OTHER capturing members answering this query (the counting rule); null = none. */
   memberNetworks: LocalNetworks | null;
+  /**
+   * Local scope (this node's own answer, not a share of a cluster sum): transit flows count here like any
+   * other, so `transit` stays empty. Skipped flows (memberNetworks) are still skipped.
+   */
+  countTransit?: boolean;
 }
 
 /** A flow neither end of which is a mesh member: listed, not counted, and merged across nodes by max. */
@@ -93,11 +99,9 @@ export interface TransitFlow {
   forwardBytes: number[];
 }
 
-export interface WindowTable {
-  /** Groups. */
+export interface WindowTable extends WindowTableKeys {
+  /** Groups, indexed 0..count-1 in the arrays below, in keyOf() and by findKey(). */
   count: number;
-  /** Key text per group, exactly as analyze prints it. */
-  keys: string[];
   packets: Float64Array;
   bytes: Float64Array;
   flows: Float64Array;
@@ -121,13 +125,18 @@ export interface WindowTable {
   complete: boolean;
 }
 
-/** Computes the window table of one query. Allocates per question only (typed arrays, key strings). */
+/**
+ * Computes the window table of one query. Allocates per question only (typed arrays; key strings only for
+ * transit flows and for the groups whose keyOf() is asked). A flow-grouped table reads the store's flow
+ * records for its keys: use it before the store evicts flows (window-table-keys.ts FlowGroupKeys).
+ */
 export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): WindowTable {
   const { flows, totals, coverage } = store.selectRange(spec.fromSecond, spec.toSecond);
   const t = store.table;
   const rec = t.records;
   const filter = spec.filter?.restricts ? spec.filter : null;
   const members = spec.memberNetworks !== null && spec.memberNetworks.size > 0 ? spec.memberNetworks : null;
+  const countTransit = spec.countTransit === true;
   const knowsDirections = store.knowsLocalAddresses;
   const mode = GROUPING_MODE[spec.group];
   const address = new Uint32Array(4);
@@ -140,11 +149,11 @@ export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): Win
       ? null
       : new GroupAggregator(
           GROUP_KEY_WORDS_BY_GROUPING[spec.group],
-          // Sized once for the worst case (a host grouping of distinct addresses): growing rehashes
-          // every group, which cost more than the grouping itself on 100k flows.
-          mode === MODE_PORT || mode === MODE_PROTO
-            ? INITIAL_GROUPS
-            : Math.max(INITIAL_GROUPS, mode === MODE_HOST ? flows.count * 2 : flows.count),
+          // Sized once for one group per flow: growing rehashes every group, which cost more than the
+          // grouping itself on 100k flows. Host groupings can reach two per flow (every address distinct)
+          // and then grow once; sizing them for that worst case cost ~4 ms more on 100k flows with 65k
+          // hosts (zeroing the 25 MB buffer, a sparser index), the common case.
+          mode === MODE_PORT || mode === MODE_PROTO ? INITIAL_GROUPS : Math.max(INITIAL_GROUPS, flows.count),
         );
   const transit: TransitFlow[] = [];
   let ipPackets = 0;
@@ -158,7 +167,7 @@ export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): Win
     if (verdict === VERDICT_SKIP) continue;
     const packets = flows.packets[i];
     const bytes = flows.bytes[i];
-    if (verdict === VERDICT_TRANSIT) {
+    if (verdict === VERDICT_TRANSIT && !countTransit) {
       transit.push(transitFlow(spec.group, mode, rec, slot, packets, bytes));
       continue;
     }
@@ -199,12 +208,20 @@ export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): Win
     undecodedPackets += totals.undecodedPackets[r];
     undecodedBytes += totals.undecodedBytes[r];
   }
-  const columns =
-    agg === null
-      ? flowColumns(rec, listed, flows.packets, flows.bytes, countedFlows!, countedFlowCount)
-      : groupColumns(spec.group, agg);
+  let columns: GroupColumns;
+  let keys: WindowTableKeys;
+  if (agg === null) {
+    const slotOfGroup = new Int32Array(countedFlowCount);
+    columns = flowColumns(listed, flows.packets, flows.bytes, countedFlows!, slotOfGroup);
+    keys = new FlowGroupKeys(store, slotOfGroup);
+  } else {
+    columns = groupColumns(agg);
+    keys = new AggregatedGroupKeys(spec.group, agg);
+  }
   return {
     ...columns,
+    keyOf: (g) => keys.keyOf(g),
+    findKey: (text) => keys.findKey(text),
     transit,
     totals: {
       packets: ipPackets + undecodedPackets,
@@ -222,7 +239,7 @@ export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): Win
 
 type GroupColumns = Pick<
   WindowTable,
-  'count' | 'keys' | 'packets' | 'bytes' | 'flows' | 'forwardPackets' | 'forwardBytes'
+  'count' | 'packets' | 'bytes' | 'flows' | 'forwardPackets' | 'forwardBytes'
 >;
 
 /** The counting rule (see the top of this file) for the flow whose key is at records[k...]. */
@@ -347,10 +364,9 @@ function transitFlow(
   return entry;
 }
 
-function groupColumns(group: Grouping, agg: GroupAggregator): GroupColumns {
+function groupColumns(agg: GroupAggregator): GroupColumns {
   const count = agg.count;
   const v = agg.values;
-  const keys = new Array<string>(count);
   const packets = new Float64Array(count);
   const bytes = new Float64Array(count);
   const flows = new Float64Array(count);
@@ -358,37 +374,37 @@ function groupColumns(group: Grouping, agg: GroupAggregator): GroupColumns {
   const forwardBytes = new Float64Array(count);
   for (let g = 0; g < count; g++) {
     const base = g * GROUP_COLUMNS;
-    keys[g] = groupKeyText(group, agg.keys, g * GROUP_KEY_STRIDE);
     packets[g] = v[base + COL_PACKETS];
     bytes[g] = v[base + COL_BYTES];
     flows[g] = v[base + COL_FLOWS];
     forwardPackets[g] = v[base + COL_FORWARD_PACKETS];
     forwardBytes[g] = v[base + COL_FORWARD_BYTES];
   }
-  return { count, keys, packets, bytes, flows, forwardPackets, forwardBytes };
+  return { count, packets, bytes, flows, forwardPackets, forwardBytes };
 }
 
-/** One group per counted flow (`counted` holds selection indices). */
+/**
+ * One group per counted flow (`counted` holds selection indices); writes each group's table slot into
+ * `slotOfGroup`, whose length is the group count.
+ */
 function flowColumns(
-  records: Int32Array,
   slots: Int32Array,
   selectedPackets: Float64Array,
   selectedBytes: Float64Array,
   counted: Int32Array,
-  count: number,
+  slotOfGroup: Int32Array,
 ): GroupColumns {
-  const keys = new Array<string>(count);
+  const count = slotOfGroup.length;
   const packets = new Float64Array(count);
   const bytes = new Float64Array(count);
   for (let g = 0; g < count; g++) {
     const i = counted[g];
-    keys[g] = flowKeyText(records, slots[i]);
+    slotOfGroup[g] = slots[i];
     packets[g] = selectedPackets[i];
     bytes[g] = selectedBytes[i];
   }
   return {
     count,
-    keys,
     packets,
     bytes,
     flows: new Float64Array(count).fill(1),

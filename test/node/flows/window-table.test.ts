@@ -3,8 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { FlowFilter } from '../../../src/node/flows/flow-filter.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import { LocalNetworks } from '../../../src/node/flows/local-networks.js';
-import { GROUPINGS, type Grouping, queryTop } from '../../../src/node/flows/top-query.js';
+import { GROUPINGS, type Grouping, queryTop, type TopReport } from '../../../src/node/flows/top-query.js';
 import { computeWindowTable, type WindowTable } from '../../../src/node/flows/window-table.js';
+import { StaleWindowTableError } from '../../../src/node/flows/window-table-keys.js';
 import {
   FactsBuffer,
   flowText,
@@ -427,7 +428,7 @@ function rowsOf(table: WindowTable): ExpectedRow[] {
   const rows: ExpectedRow[] = [];
   for (let g = 0; g < table.count; g++) {
     rows.push({
-      key: table.keys[g],
+      key: table.keyOf(g),
       packets: table.packets[g],
       bytes: table.bytes[g],
       flows: table.flows[g],
@@ -583,25 +584,7 @@ describe('computeWindowTable and the local answers', () => {
             });
             const report = queryTop(fed.store, { group, by: 'bytes', limit: 0, windowSeconds });
             expect(table.transit).toEqual([]);
-            const want = sortRows(
-              report.rows.map((r) => ({
-                key: r.key,
-                packets: r.packets,
-                bytes: r.bytes,
-                flows: r.flows,
-                forwardPackets: (group === 'host'
-                  ? r.sentPackets
-                  : group === 'pair'
-                    ? r.forwardPackets
-                    : r.packets) as number,
-                forwardBytes: (group === 'host'
-                  ? r.sentBytes
-                  : group === 'pair'
-                    ? r.forwardBytes
-                    : r.bytes) as number,
-              })),
-            );
-            expect(rowsOf(table), group).toEqual(want);
+            expect(rowsOf(table), group).toEqual(rowsOfReport(report));
             expect(table.totals).toEqual(report.totals);
             expect(table.undecoded).toEqual(report.undecoded);
             expect({ from: table.fromSecond, to: table.toSecond, complete: table.complete }).toEqual({
@@ -616,6 +599,25 @@ describe('computeWindowTable and the local answers', () => {
     );
   });
 });
+
+/** queryTop rows in the window table's terms (forward = sent for host, first -> second for pair). */
+function rowsOfReport(report: TopReport): ExpectedRow[] {
+  const group = report.group;
+  return sortRows(
+    report.rows.map((r) => ({
+      key: r.key,
+      packets: r.packets,
+      bytes: r.bytes,
+      flows: r.flows,
+      forwardPackets: (group === 'host'
+        ? r.sentPackets
+        : group === 'pair'
+          ? r.forwardPackets
+          : r.packets) as number,
+      forwardBytes: (group === 'host' ? r.sentBytes : group === 'pair' ? r.forwardBytes : r.bytes) as number,
+    })),
+  );
+}
 
 describe('FlowStore.selectRange', () => {
   it('answers selectWindow(n) exactly as the range of the newest n closed seconds', () => {
@@ -654,9 +656,9 @@ describe('FlowStore.selectRange', () => {
 // ---- hand-made cases ----------------------------------------------------------------------------------------
 
 /** A store with this node's networks, fed one packet of `bytes` per listed flow in one second. */
-function storeWith(flows: [RefFlow, number][], local: RefBlock[] | null): FlowStore {
+function storeWith(flows: [RefFlow, number][], local: RefBlock[] | null, maxFlows = 64): FlowStore {
   const store = new FlowStore({
-    maxFlows: 64,
+    maxFlows,
     ...(local === null ? {} : { localNetworks: networksOf(local) }),
   });
   const facts = new FactsBuffer();
@@ -677,7 +679,7 @@ function hostTable(store: FlowStore, members: RefBlock[] | null): WindowTable {
 
 function byKey(table: WindowTable): Record<string, [number, number]> {
   const out: Record<string, [number, number]> = {};
-  for (let g = 0; g < table.count; g++) out[table.keys[g]] = [table.bytes[g], table.forwardBytes[g]];
+  for (let g = 0; g < table.count; g++) out[table.keyOf(g)] = [table.bytes[g], table.forwardBytes[g]];
   return out;
 }
 
@@ -946,7 +948,8 @@ describe('computeWindowTable under eviction', () => {
         memberNetworks: null,
       });
       for (const h of heavy) {
-        const g = flowTable.keys.indexOf(flowText(h));
+        const g = flowTable.findKey(flowText(h));
+        expect(g, flowText(h)).toBeGreaterThanOrEqual(0);
         expect(flowTable.packets[g]).toBe(inRange.filter((p) => p.flow === h).length);
       }
     }
@@ -965,3 +968,208 @@ function aggregate(packets: { flow: RefFlow; bytes: number }[]): Map<string, Ref
   }
   return out;
 }
+
+// ---- key texts ---------------------------------------------------------------------------------------------
+
+/** Protocols with ports, ICMP, port-less ones and numbers without a name. */
+const KEY_TEXT_PROTOCOLS = [6, 17, 132, 136, 33, 1, 58, 47, 0, 41, 50, 99, 253, 255];
+
+/** An address of the given version; IPv6 ones favour zero runs and the embedded-IPv4 forms. */
+function randomAddress(random: SeededRandom, version: 4 | 6): RefAddress {
+  if (version === 4) return ipv4(random.int(256), random.int(256), random.int(256), random.int(256));
+  const shape = random.int(4);
+  const tail = [random.int(0x10000), random.int(0x10000)];
+  if (shape === 0) return ipv6([0, 0, 0, 0, 0, 0xffff, ...tail]);
+  if (shape === 1) return ipv6([0, 0, 0, 0, 0, 0, ...tail]);
+  return ipv6(Array.from({ length: 8 }, () => (random.chance(0.5) ? 0 : random.int(0x10000))));
+}
+
+/** A flow as the decoder would record it (ICMP: srcPort 0, type << 8 | code; port-less: ports 0). */
+function randomFlow(random: SeededRandom, hosts: RefAddress[]): RefFlow {
+  const src = hosts[random.int(hosts.length)];
+  const sameVersion = hosts.filter((h) => h.version === src.version);
+  const dst = sameVersion[random.int(sameVersion.length)];
+  let protocol = KEY_TEXT_PROTOCOLS[random.int(KEY_TEXT_PROTOCOLS.length)];
+  if (protocol === 1 && src.version === 6) protocol = 58;
+  if (protocol === 58 && src.version === 4) protocol = 1;
+  if (protocol === 1 || protocol === 58) return makeFlow(protocol, src, dst, 0, random.int(0x10000));
+  if (![6, 17, 132, 136, 33].includes(protocol)) return makeFlow(protocol, src, dst, 0, 0);
+  const port = () => (random.chance(0.3) ? [0, 22, 53, 443, 65535][random.int(5)] : random.int(0x10000));
+  return makeFlow(protocol, src, dst, port(), port());
+}
+
+/** A store where every flow counts (every address is local), fed one packet per flow in one second. */
+function randomKeyStore(seed: number): FlowStore {
+  const random = new SeededRandom(seed);
+  const hosts = Array.from({ length: 5 + random.int(40) }, () =>
+    randomAddress(random, random.chance(0.5) ? 4 : 6),
+  );
+  const flows = Array.from({ length: 1 + random.int(300) }, () => randomFlow(random, hosts));
+  const everyAddress = [block(ipv4(0, 0, 0, 0), 0), block(ipv6([0, 0, 0, 0, 0, 0, 0, 0]), 0)];
+  return storeWith(
+    flows.map((f): [RefFlow, number] => [f, 60 + random.int(1400)]),
+    everyAddress,
+    ROOMY_MAX_FLOWS,
+  );
+}
+
+function tableOf(store: FlowStore, group: Grouping, countTransit = false): WindowTable {
+  return computeWindowTable(store, {
+    group,
+    fromSecond: EPOCH_SECOND,
+    toSecond: EPOCH_SECOND,
+    filter: null,
+    memberNetworks: null,
+    countTransit,
+  });
+}
+
+describe('WindowTable key texts', () => {
+  it('finds every group of random tables by the text keyOf prints for it, for every grouping', () => {
+    let groups = 0;
+    for (let seed = 1; seed <= 40; seed++) {
+      const store = randomKeyStore(seed);
+      for (const group of GROUPINGS) {
+        const table = tableOf(store, group);
+        expect(table.transit, `seed ${seed} ${group}`).toEqual([]);
+        for (let g = 0; g < table.count; g++) {
+          const text = table.keyOf(g);
+          expect(table.findKey(text), `seed ${seed} ${group}: ${text}`).toBe(g);
+          // Memoised: the same string, not a new one.
+          expect(table.keyOf(g)).toBe(text);
+        }
+        groups += table.count;
+      }
+    }
+    expect(groups).toBeGreaterThan(10_000);
+  });
+
+  it('names the same groups in the same order whether or not texts were asked for first', () => {
+    const store = randomKeyStore(99);
+    for (const group of GROUPINGS) {
+      const asked = tableOf(store, group);
+      const texts = Array.from({ length: asked.count }, (_, g) => asked.keyOf(g));
+      const fresh = tableOf(store, group);
+      // findKey before any keyOf: the lookup does not depend on printed texts.
+      for (let g = texts.length - 1; g >= 0; g--) expect(fresh.findKey(texts[g]), texts[g]).toBe(g);
+    }
+  });
+
+  it('finds no group for absent texts, other spellings, other groupings and garbage', () => {
+    const store = storeWith(
+      [
+        [makeFlow(6, L1, O1, 40000, 443), 100],
+        [makeFlow(17, L6, O6, 5353, 53), 100],
+        [makeFlow(1, L1, O1, 0, 0x800), 100],
+        [makeFlow(47, L1, O2, 0, 0), 100],
+        [makeFlow(253, L6, O6, 0, 0), 100],
+      ],
+      LOCAL_BLOCKS,
+    );
+    const present: Record<Grouping, string[]> = {
+      host: ['198.18.0.1', '2001:db8:1::1', '198.19.0.2'],
+      src: ['198.18.0.1', '2001:db8:1::1'],
+      dst: ['198.19.0.1', '2001:db8:3::1'],
+      pair: ['198.18.0.1 <-> 198.19.0.1', '2001:db8:1::1 <-> 2001:db8:3::1'],
+      flow: [
+        'tcp 198.18.0.1:40000 > 198.19.0.1:443',
+        'udp [2001:db8:1::1]:5353 > [2001:db8:3::1]:53',
+        'icmp 198.18.0.1 > 198.19.0.1 type 8 code 0',
+        'gre 198.18.0.1 > 198.19.0.2',
+        'ip-proto-253 2001:db8:1::1 > 2001:db8:3::1',
+      ],
+      port: ['tcp/443', 'udp/53', 'icmp', 'gre', 'ip-proto-253'],
+      proto: ['tcp', 'udp', 'icmp', 'gre', 'ip-proto-253'],
+    };
+    const garbage = ['', ' ', 'garbage', '198.18.0.1 ', '-1', 'tcp 198.18.0.1:40000 >', '\u0000'];
+    const absent: Record<Grouping, string[]> = {
+      host: [
+        '198.19.0.9',
+        '2001:DB8:1::1',
+        '2001:db8:1:0:0:0:0:1',
+        '198.018.0.1',
+        '::ffff:198.18.0.1',
+        'tcp',
+      ],
+      src: ['198.19.0.1', '2001:db8:3::1', '198.18.0.1 <-> 198.19.0.1'],
+      dst: ['198.18.0.1', '2001:db8:1::1'],
+      pair: [
+        '198.19.0.1 <-> 198.18.0.1',
+        '198.18.0.1 <-> 198.19.0.2 ',
+        '198.18.0.1',
+        '198.18.0.1 <-> 2001:db8:3::1',
+      ],
+      flow: [
+        'tcp 198.19.0.1:443 > 198.18.0.1:40000',
+        'udp [2001:db8:1::1]:5353 > [2001:db8:3::1]:54',
+        'icmp 198.18.0.1 > 198.19.0.1 type 8 code 1',
+        'icmp 198.18.0.1 > 198.19.0.1',
+        'gre 198.18.0.1 > 198.19.0.2 type 0 code 0',
+        'ip-proto-253 198.18.0.1 > 198.19.0.1',
+        'tcp 198.18.0.1:40000 > 198.19.0.1:0443',
+        'tcp/443',
+      ],
+      port: ['tcp/80', 'TCP/443', 'tcp/0443', 'udp', 'tcp', 'ip-proto-6/443', 'sctp/443', '198.18.0.1'],
+      proto: ['sctp', 'TCP', 'ip-proto-6', 'ip-proto-47', 'tcp/443', 'ip-proto-254'],
+    };
+    for (const group of GROUPINGS) {
+      const table = tableOf(store, group);
+      for (const text of present[group])
+        expect(table.findKey(text), `${group}: ${text}`).toBeGreaterThanOrEqual(0);
+      for (const text of [...absent[group], ...garbage])
+        expect(table.findKey(text), `${group}: ${text}`).toBe(-1);
+    }
+  });
+
+  it('refuses to name flows once the store has evicted flows since the table was computed', () => {
+    const store = new FlowStore({ maxFlows: 16, localNetworks: networksOf(LOCAL_BLOCKS) });
+    const facts = new FactsBuffer();
+    for (let p = 0; p < 10; p++)
+      store.addPacket(facts.load(makeFlow(6, L1, O1, 40000 + p, 443), 0), 100, EPOCH_SECOND, 0);
+    store.advanceTo(EPOCH_SECOND + 1);
+    const table = tableOf(store, 'flow');
+    const first = table.keyOf(0);
+    const second = table.findKey('tcp 198.18.0.1:40001 > 198.19.0.1:443');
+    expect(second).toBeGreaterThanOrEqual(0);
+    // Enough new flows to evict: slots may now hold other flows.
+    for (let p = 0; p < 40; p++)
+      store.addPacket(facts.load(makeFlow(17, L1, O2, 50000 + p, 53), 0), 100, EPOCH_SECOND + 1, 0);
+    expect(store.evictedFlows).toBeGreaterThan(0);
+    expect(table.keyOf(0)).toBe(first);
+    expect(() => table.keyOf(second)).toThrow(StaleWindowTableError);
+    expect(() => table.findKey(first)).toThrow(StaleWindowTableError);
+    // A table computed now reads the store as it is.
+    const now = tableOf(store, 'flow');
+    for (let g = 0; g < now.count; g++) expect(now.findKey(now.keyOf(g))).toBe(g);
+  });
+
+  it('grows past its first sizing when every address is distinct, and still finds every host', () => {
+    const flows = Array.from({ length: 5000 }, (_, i): [RefFlow, number] => [
+      makeFlow(17, ipv4(198, 18, i >> 8, i & 255), ipv4(198, 19, i >> 8, i & 255), 5353, 53),
+      100,
+    ]);
+    const table = tableOf(storeWith(flows, [block(ipv4(198, 18, 0, 0), 15)], ROOMY_MAX_FLOWS), 'host');
+    // Two hosts per flow: more groups than flows, the aggregator's first capacity.
+    expect(table.count).toBe(10_000);
+    for (let g = 0; g < table.count; g++) {
+      expect(table.findKey(table.keyOf(g))).toBe(g);
+      expect(table.bytes[g]).toBe(100);
+    }
+  });
+
+  it('counts transit flows into their groups in local scope, as queryTop counts them', () => {
+    const random = new SeededRandom(5);
+    const hosts = Array.from({ length: 20 }, () => randomAddress(random, random.chance(0.5) ? 4 : 6));
+    const flows = Array.from({ length: 200 }, (): [RefFlow, number] => [randomFlow(random, hosts), 100]);
+    // No local addresses: every flow is transit for a cluster sum.
+    const store = storeWith(flows, null, ROOMY_MAX_FLOWS);
+    for (const group of GROUPINGS) {
+      expect(tableOf(store, group).count, group).toBe(0);
+      const table = tableOf(store, group, true);
+      expect(table.transit, group).toEqual([]);
+      const report = queryTop(store, { group, by: 'bytes', limit: 0, windowSeconds: 1 });
+      expect(rowsOf(table), group).toEqual(rowsOfReport(report));
+      expect(table.totals, group).toEqual(report.totals);
+    }
+  });
+});
