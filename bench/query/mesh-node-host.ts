@@ -129,7 +129,8 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
       captureFilter: '',
       networks: [address],
     },
-    config: configForPreset('local'),
+    // The production default timing: its gossip load is what a real node carries while it answers.
+    config: configForPreset('lan'),
   });
   const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs });
   const clusterQuery = new ClusterQuery(membership, engine, peers, DEFAULT_QUERY_CONFIG);

@@ -178,6 +178,7 @@ async function shipEverything(
           k: 0,
           threshold: 0,
           keys: [],
+          requestId: 0,
         };
         const response = await call<MergeResponse>((cb) =>
           client.merge(request, new Metadata(), { deadline: Date.now() + 60_000 }, cb),
@@ -247,6 +248,11 @@ async function measureSize(
       last = await ask();
       latencies.push(performance.now() - t);
       exact &&= last.exact;
+    }
+    if (process.env.SNIFFMESH_BENCH_DEBUG) {
+      log(
+        `elapsed on n00 ${last.elapsedMs.toFixed(1)} ms; per-node last-phase ms: ${last.nodes.map((n) => n.latencyMs.toFixed(1)).join(' ')}`,
+      );
     }
     const s = summarize(latencies);
     log(

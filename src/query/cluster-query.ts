@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
-import { type ClusterTopResult, clusterTop, type MergeAnswer } from './cluster-top.js';
+import { type ClusterTopResult, clusterTop, type MergeAnswer, type MergeHint } from './cluster-top.js';
 import {
   MergeResponse,
   type MergeWindow,
@@ -14,6 +14,9 @@ import {
 import type { PeerPool } from './peer-pool.js';
 import type { QueryConfig } from './query-config.js';
 import { InvalidRequestError, type ValidTopRequest } from './request-validation.js';
+
+/** Questions whose previous answer is kept as a hint (dashboards and watchers repeat a few). */
+const MAX_HINTS = 32;
 
 /** One member a query asks: this node (through its engine) or a peer (through gRPC). */
 interface QueryTarget {
@@ -34,6 +37,9 @@ interface SkippedMember {
  * member's outcome. Peers are asked with local-scope merge phases only, so queries never loop.
  */
 export class ClusterQuery {
+  /** The previous answer's hint per question (cluster-top.ts MergeHint), most recent last. */
+  private readonly hints = new Map<string, MergeHint>();
+
   constructor(
     private readonly membership: Membership,
     /** null when this node captures nothing. */
@@ -83,8 +89,17 @@ export class ClusterQuery {
     // The counting rule: every node asked counts the traffic it sent; receivers skip traffic from them.
     window.memberNetworks = [...new Set(targets.flatMap((t) => t.member.networks))];
     this.peers.retainOnly(new Set(this.membership.members().map((m) => m.id)));
+    const shape = JSON.stringify([
+      request.group,
+      request.by,
+      request.windowSeconds,
+      request.limit,
+      request.filters,
+    ]);
+    const hint = this.hints.get(shape);
     const result = await clusterTop<QueryTarget>({
       queryId,
+      ...(hint === undefined ? {} : { hint }),
       window,
       k: request.limit,
       targets,
@@ -93,19 +108,19 @@ export class ClusterQuery {
       ask: (target, mergeRequest, signal) => {
         if (target.member.local) {
           if (this.engine === null) return Promise.reject(new Error('this node captures nothing'));
-          return this.engine
-            .merge(mergeRequest)
-            .then(
-              (answer): MergeAnswer => ({
-                response: answer,
-                bytes: MergeResponse.encode(answer).finish().length,
-              }),
-            );
+          return this.engine.merge(mergeRequest).then(
+            (answer): MergeAnswer => ({
+              response: answer,
+              bytes: MergeResponse.encode(answer).finish().length,
+            }),
+          );
         }
-        const remainingMs = Math.max(1, deadlineAt - performance.now());
-        return this.peers.merge(target.member, mergeRequest, signal, remainingMs);
+        return this.peers.merge(target.member, mergeRequest, signal);
       },
     });
+    this.hints.delete(shape);
+    this.hints.set(shape, result.nextHint);
+    if (this.hints.size > MAX_HINTS) this.hints.delete(this.hints.keys().next().value as string);
     this.fillFromResult(response, result, skipped);
     response.elapsedMs = performance.now() - started;
     return response;

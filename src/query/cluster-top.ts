@@ -35,8 +35,20 @@ export interface MergeAnswer {
   readonly bytes: number;
 }
 
+/**
+ * What the previous answer to the same question suggests, sent with phase 1: every node then also sends
+ * its rows at or above `threshold` and the rows of `keys`. When the new threshold tau1 / m is not below
+ * `threshold`, phase 2 is not needed; when the candidates are among the rows received, phase 3 is not
+ * either. A wrong hint costs transfer, never exactness: the phases it would skip still run.
+ */
+export interface MergeHint {
+  readonly threshold: number;
+  readonly keys: readonly string[];
+}
+
 export interface ClusterTopOptions<Target> {
   readonly queryId: string;
+  readonly hint?: MergeHint;
   readonly window: MergeWindow;
   readonly k: number;
   readonly targets: readonly Target[];
@@ -66,6 +78,8 @@ export interface ClusterTopResult<Target> {
   readonly rowsTransferred: number;
   readonly bytesTransferred: number;
   readonly phases: number;
+  /** The hint for the next identical question. */
+  readonly nextHint: MergeHint;
 }
 
 /** What the coordinator knows about one node: every row it sent, by key. */
@@ -122,10 +136,20 @@ export async function clusterTop<Target>(
     }
     return outcomes;
   };
-  const base = { queryId: options.queryId, window, k, threshold: 0, keys: [] as string[] };
+  const base = { queryId: options.queryId, window, k, threshold: 0, keys: [] as string[], requestId: 0 };
 
-  // Phase 1: local top-k, totals and transit flows from everyone.
-  const first = await runPhase(states, () => ({ ...base, phase: MergePhase.MERGE_PHASE_LOCAL_TOP }), 1);
+  // Phase 1: local top-k, totals and transit flows from everyone (and the hinted rows).
+  const hint = options.hint;
+  const first = await runPhase(
+    states,
+    () => ({
+      ...base,
+      phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
+      threshold: hint?.threshold ?? 0,
+      keys: hint === undefined ? [] : [...hint.keys],
+    }),
+    1,
+  );
   const answered = () => states.filter((s) => s.result?.status === 'ok');
   const transit = mergeTransit(
     first.flatMap((o) => (o.status === 'ok' && o.value ? o.value.response.transit : [])),
@@ -135,17 +159,22 @@ export async function clusterTop<Target>(
   const transitTop = topOf(transitScores, k);
   const tops = answered().map((s) => [...s.rows.values()].map((row) => scored(row, scoreOf)));
   if (transit.rows.size > 0) tops.push(transitTop);
-  const { threshold } = phaseOne(tops, k);
-
-  // Phase 2: every row at or above the threshold (the top-k already sent are not sent again).
-  await runPhase(
-    answered(),
-    () => ({ ...base, phase: MergePhase.MERGE_PHASE_ABOVE_THRESHOLD, threshold }),
-    2,
-  );
-  const reports = answered().map((s) =>
-    [...s.rows.values()].filter((row) => scoreOf(row) >= threshold).map((row) => scored(row, scoreOf)),
-  );
+  // Every row received is a true row of its node, so partial sums over all of them bound the k-th
+  // score from below (phase one): tau1 / m is the threshold phase 2 must reach.
+  const { threshold: needed } = phaseOne(tops, k);
+  // Phase 2: every row at or above the threshold (the top-k already sent are not sent again), unless
+  // phase 1 already brought every row at or above a lower one.
+  const hinted = hint !== undefined && hint.threshold > 0 && hint.threshold <= needed;
+  const threshold = hinted ? hint.threshold : needed;
+  if (!hinted) {
+    await runPhase(
+      answered(),
+      () => ({ ...base, phase: MergePhase.MERGE_PHASE_ABOVE_THRESHOLD, threshold }),
+      2,
+    );
+  }
+  // Every node has sent every row >= threshold; the others it sent are exact too and only tighten.
+  const reports = answered().map((s) => [...s.rows.values()].map((row) => scored(row, scoreOf)));
   if (transit.rows.size > 0) {
     reports.push(
       [...transitScores].filter(([, s]) => s >= threshold).map(([key, score]) => ({ key, score })),
@@ -153,15 +182,18 @@ export async function clusterTop<Target>(
   }
   const { candidates } = phaseTwo(reports, threshold, k);
 
-  // Phase 3: exact rows of the candidates from every node that has not sent them yet.
-  const needing = answered().filter((s) => candidates.some((key) => !s.rows.has(key)));
+  // Phase 3: exact rows of the candidates from every node that has not sent them yet. A node that
+  // answered phase 1 sent the rows of every hinted key it has: a hinted key it did not send is 0 there.
+  const hintedKeys = new Set(hint?.keys ?? []);
+  const unknownTo = (s: NodeState<Target>) => (key: string) => !s.rows.has(key) && !hintedKeys.has(key);
+  const needing = answered().filter((s) => candidates.some(unknownTo(s)));
   if (needing.length > 0) {
     await runPhase(
       needing,
       (s) => ({
         ...base,
         phase: MergePhase.MERGE_PHASE_EXACT,
-        keys: candidates.filter((key) => !s.rows.has(key)),
+        keys: candidates.filter(unknownTo(s)),
       }),
       3,
     );
@@ -216,8 +248,15 @@ export async function clusterTop<Target>(
     rowsTransferred,
     bytesTransferred,
     phases,
+    // Next time: a little below this threshold (traffic drifts) and these candidates.
+    nextHint: { threshold: needed * HINT_THRESHOLD_MARGIN, keys: candidates.slice(0, MAX_HINT_KEYS) },
   };
 }
+
+/** The next hint's threshold is this share of the current one, so a slowly falling tau1 still meets it. */
+const HINT_THRESHOLD_MARGIN = 0.8;
+/** Hinted keys per question at most (TPUT's candidates are usually a few times k). */
+const MAX_HINT_KEYS = 4096;
 
 function scored(row: TopRow, scoreOf: (row: TopRow) => number): ScoredKey {
   return { key: row.key, score: scoreOf(row) };

@@ -1,11 +1,8 @@
 import {
   type ChannelCredentials,
   type ClientOptions,
-  type ClientUnaryCall,
   credentials,
-  Metadata,
   makeGenericClientConstructor,
-  type ServiceError,
 } from '@grpc/grpc-js';
 import type { MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
@@ -16,22 +13,23 @@ import {
   type SniffmeshClient,
   SniffmeshService,
 } from './generated/sniffmesh.js';
+import { PeerMergeStream } from './peer-merge-stream.js';
 
 /** Encoded size of each Merge answer received, recorded when it is decoded (no second encode to count it). */
 const receivedBytes = new WeakMap<MergeResponse, number>();
+
+function decodeMeasured(buffer: Buffer): MergeResponse {
+  const response = MergeResponse.decode(buffer);
+  receivedBytes.set(response, buffer.length);
+  return response;
+}
 
 /** The generated client, with a Merge decoder that also records the answer's size on the wire. */
 const MeasuringClient = makeGenericClientConstructor(
   {
     ...SniffmeshService,
-    merge: {
-      ...SniffmeshService.merge,
-      responseDeserialize: (buffer: Buffer): MergeResponse => {
-        const response = MergeResponse.decode(buffer);
-        receivedBytes.set(response, buffer.length);
-        return response;
-      },
-    },
+    merge: { ...SniffmeshService.merge, responseDeserialize: decodeMeasured },
+    mergeStream: { ...SniffmeshService.mergeStream, responseDeserialize: decodeMeasured },
   },
   'sniffmesh.v1.Sniffmesh',
 ) as unknown as new (
@@ -46,7 +44,10 @@ const MeasuringClient = makeGenericClientConstructor(
  * member (new id) and gets a new client; the old one is closed when its record goes.
  */
 export class PeerPool {
-  private readonly clients = new Map<string, { address: string; client: SniffmeshClient }>();
+  private readonly clients = new Map<
+    string,
+    { address: string; client: SniffmeshClient; stream: PeerMergeStream }
+  >();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -79,7 +80,11 @@ export class PeerPool {
       'grpc.initial_reconnect_backoff_ms': 200,
       'grpc.max_reconnect_backoff_ms': 2000,
     });
-    this.clients.set(member.id, { address: member.grpc, client });
+    const stream = new PeerMergeStream(
+      client,
+      (response) => receivedBytes.get(response) ?? MergeResponse.encode(response).finish().length,
+    );
+    this.clients.set(member.id, { address: member.grpc, client, stream });
     return client;
   }
 
@@ -88,36 +93,14 @@ export class PeerPool {
     for (const id of [...this.clients.keys()]) if (!keep.has(id)) this.drop(id);
   }
 
-  /** Asks a peer one merge phase; the call is cancelled when `signal` aborts (deadline passed). */
-  merge(
-    member: MemberInfo,
-    request: MergeRequest,
-    signal: AbortSignal,
-    deadlineMs: number,
-  ): Promise<MergeAnswer> {
-    const client = this.clientFor(member);
-    return new Promise((resolve, reject) => {
-      let call: ClientUnaryCall | null = null;
-      const onAbort = () => call?.cancel();
-      call = client.merge(
-        request,
-        new Metadata(),
-        { deadline: Date.now() + deadlineMs },
-        (error: ServiceError | null, response?: MergeResponse) => {
-          signal.removeEventListener('abort', onAbort);
-          if (error !== null || response === undefined) {
-            reject(new Error(describeCallError(error)));
-            return;
-          }
-          resolve({
-            response,
-            bytes: receivedBytes.get(response) ?? MergeResponse.encode(response).finish().length,
-          });
-        },
-      );
-      if (signal.aborted) call.cancel();
-      else signal.addEventListener('abort', onAbort, { once: true });
-    });
+  /**
+   * Asks a peer one merge phase over its long-lived merge stream (peer-merge-stream.ts); the request is
+   * abandoned when `signal` aborts (deadline passed).
+   */
+  merge(member: MemberInfo, request: MergeRequest, signal: AbortSignal): Promise<MergeAnswer> {
+    this.clientFor(member);
+    const entry = this.clients.get(member.id)!;
+    return entry.stream.ask(request, signal);
   }
 
   close(): void {
@@ -129,37 +112,7 @@ export class PeerPool {
     const known = this.clients.get(id);
     if (known === undefined) return;
     this.clients.delete(id);
+    known.stream.close();
     known.client.close();
   }
-}
-
-/** "UNAVAILABLE: connect ECONNREFUSED 127.0.0.1:7950" -> a short reason for the node's outcome. */
-function describeCallError(error: ServiceError | null): string {
-  if (error === null) return 'empty answer';
-  const details = error.details || error.message;
-  return `${statusName(error.code)}: ${details}`;
-}
-
-const STATUS_NAMES = [
-  'OK',
-  'CANCELLED',
-  'UNKNOWN',
-  'INVALID_ARGUMENT',
-  'DEADLINE_EXCEEDED',
-  'NOT_FOUND',
-  'ALREADY_EXISTS',
-  'PERMISSION_DENIED',
-  'RESOURCE_EXHAUSTED',
-  'FAILED_PRECONDITION',
-  'ABORTED',
-  'OUT_OF_RANGE',
-  'UNIMPLEMENTED',
-  'INTERNAL',
-  'UNAVAILABLE',
-  'DATA_LOSS',
-  'UNAUTHENTICATED',
-];
-
-export function statusName(code: number): string {
-  return STATUS_NAMES[code] ?? `status ${code}`;
 }

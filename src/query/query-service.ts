@@ -1,4 +1,10 @@
-import { type ServerUnaryCall, type ServerWritableStream, type sendUnaryData, status } from '@grpc/grpc-js';
+import {
+  type ServerDuplexStream,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+  type sendUnaryData,
+  status,
+} from '@grpc/grpc-js';
 import type { MembershipEvent as MemberEvent, MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
@@ -85,6 +91,22 @@ function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
       (response) => callback(null, response),
       (error: unknown) => callback(toServiceError(error)),
     );
+  };
+}
+
+function emptyMergeResponse(): MergeResponse {
+  return {
+    rows: [],
+    transit: [],
+    totals: undefined,
+    undecoded: [],
+    evictedPackets: 0,
+    evictedBytes: 0,
+    windowComplete: false,
+    node: '',
+    requestId: 0,
+    error: '',
+    errorCode: 0,
   };
 }
 
@@ -195,10 +217,42 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
       };
     }),
 
-    merge: answer(async (request: MergeRequest): Promise<MergeResponse> => {
-      validateMergeRequest(request, config);
-      if (engine === null) throw new InvalidRequestError(`${membership.self().name} captures nothing`);
-      return engine.merge(request);
-    }),
+    merge: answer(merge),
+
+    mergeStream: (call: ServerDuplexStream<MergeRequest, MergeResponse>) => {
+      // Answers go back in whatever order they finish, each with its request_id; a bad request fails
+      // only itself (error and error_code in its answer), never the stream.
+      call.on('data', (request: MergeRequest) => {
+        let promise: Promise<MergeResponse>;
+        try {
+          promise = merge(request);
+        } catch (error) {
+          promise = Promise.reject(error);
+        }
+        promise.then(
+          (response) => {
+            if (!call.destroyed) call.write({ ...response, requestId: request.requestId });
+          },
+          (error: unknown) => {
+            const failure = toServiceError(error);
+            if (call.destroyed) return;
+            call.write({
+              ...emptyMergeResponse(),
+              requestId: request.requestId,
+              error: failure.details,
+              errorCode: failure.code,
+            });
+          },
+        );
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => {});
+    },
   };
+
+  function merge(request: MergeRequest): Promise<MergeResponse> {
+    validateMergeRequest(request, config);
+    if (engine === null) throw new InvalidRequestError(`${membership.self().name} captures nothing`);
+    return engine.merge(request);
+  }
 }

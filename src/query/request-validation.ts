@@ -131,11 +131,26 @@ export function validateMergeRequest(request: MergeRequest, config: QueryConfig)
   if (window.memberNetworks.length > MAX_FILTER_ENTRIES * 16) {
     throw new InvalidRequestError(`${window.memberNetworks.length} member networks: too many`);
   }
+  checkMemberNetworks(window.memberNetworks);
+}
+
+/**
+ * Member network lists already checked, by their text: every phase of every query carries the same
+ * list, and parsing ~30 addresses per request was the largest cost of answering a phase (profiled).
+ */
+const checkedNetworkLists = new Set<string>();
+const CHECKED_NETWORK_LISTS_KEPT = 64;
+
+function checkMemberNetworks(networks: readonly string[]): void {
+  const key = networks.join(',');
+  if (checkedNetworkLists.has(key)) return;
   try {
-    FlowFilter.compile({ cidrs: window.memberNetworks, ports: [], protocols: [] });
+    FlowFilter.compile({ cidrs: networks, ports: [], protocols: [] });
   } catch (error) {
     throw new InvalidRequestError(
       `member networks: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
+  if (checkedNetworkLists.size >= CHECKED_NETWORK_LISTS_KEPT) checkedNetworkLists.clear();
+  checkedNetworkLists.add(key);
 }

@@ -68,9 +68,13 @@ export function buildMeshTraffic(options: MeshTrafficOptions): MeshTraffic {
     return new FlowStore({ localNetworks: local, maxFlows: options.maxFlowsPerStore ?? 100_000 });
   });
   const outsiderFor = (like: RefAddress) =>
-    like.version === 4 ? outsiders4[random.int(outsiders4.length)]! : outsiders6[random.int(outsiders6.length)]!;
+    like.version === 4
+      ? outsiders4[random.int(outsiders4.length)]!
+      : outsiders6[random.int(outsiders6.length)]!;
   const memberLike = (version: 4 | 6, except: number) => {
-    const same = members.map((m, i) => ({ m, i })).filter(({ m, i }) => m.version === version && i !== except);
+    const same = members
+      .map((m, i) => ({ m, i }))
+      .filter(({ m, i }) => m.version === version && i !== except);
     return same.length === 0 ? null : same[random.int(same.length)]!;
   };
   const packets: { flow: RefFlow; observers: number[]; second: number; size: number }[] = [];

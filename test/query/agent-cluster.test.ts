@@ -90,10 +90,15 @@ async function freeTcpPort(): Promise<number> {
   return address.port;
 }
 
-function runCli(args: string[], timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+function runCli(
+  args: string[],
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
   const started = performance.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [requireBuiltCli(), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [requireBuiltCli(), ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
@@ -178,7 +183,8 @@ describe('agents as processes on loopback, replaying captures that share packets
     const deadline = Date.now() + 15_000;
     for (;;) {
       answer = await top();
-      if (answer.totals.ipPackets === truth.reduce((s, t) => s + t.packets, 0) || Date.now() > deadline) break;
+      if (answer.totals.ipPackets === truth.reduce((s, t) => s + t.packets, 0) || Date.now() > deadline)
+        break;
       await new Promise((r) => setTimeout(r, 300));
     }
     expect(answer.rows.map((r) => [r.key, r.bytes, r.packets, r.flows])).toEqual(
@@ -209,7 +215,9 @@ describe('agents as processes on loopback, replaying captures that share packets
     expect(stats.code).toBe(0);
     const cStats = JSON.parse(stats.stdout) as { name: string; packets: number };
     expect(cStats.name).toBe('c');
-    expect(cStats.packets).toBe(TRAFFIC.filter((t) => t.seenBy.includes('c')).reduce((s, t) => s + t.packets, 0));
+    expect(cStats.packets).toBe(
+      TRAFFIC.filter((t) => t.seenBy.includes('c')).reduce((s, t) => s + t.packets, 0),
+    );
   });
 
   it('names a hung node (SIGSTOP) as timed out and answers within the deadline', async () => {

@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FlowStoreQueryEngine } from '../../src/node/agent/flow-store-query-engine.js';
 import type { FlowStore } from '../../src/node/flows/flow-store.js';
-import { clusterTop, mergeTransit } from '../../src/query/cluster-top.js';
+import { clusterTop, type MergeHint, mergeTransit } from '../../src/query/cluster-top.js';
 import {
   Grouping,
+  MergeResponse,
   type MergeWindow,
   Metric,
-  MergeResponse,
   type TopRow,
 } from '../../src/query/generated/sniffmesh.js';
 import { buildMeshTraffic, type MeshTraffic } from '../helpers/mesh-traffic.js';
@@ -51,9 +51,11 @@ async function runCluster(
   by: 'bytes' | 'packets',
   k: number,
   nodes = engines(mesh),
+  hint?: MergeHint,
 ) {
   return clusterTop({
     queryId: 'test',
+    ...(hint === undefined ? {} : { hint }),
     window: windowOf(mesh, group, by),
     k,
     targets: nodes,
@@ -127,6 +129,34 @@ describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)
       ),
       { numRuns: 60, seed: 4242 },
     );
+  });
+
+  it('stays exact with any hint, and a repeated question takes one round trip with the last hint', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          seed: fc.integer({ min: 1, max: 1_000_000 }),
+          k: fc.integer({ min: 1, max: 15 }),
+          group: fc.constantFrom('host' as const, 'src' as const, 'port' as const, 'flow' as const),
+          threshold: fc.double({ min: 0, max: 5000, noNaN: true }),
+          keyCount: fc.integer({ min: 0, max: 30 }),
+        }),
+        async ({ seed, k, group, threshold, keyCount }) => {
+          const mesh = buildMeshTraffic({ nodes: 5, seed, flows: 250 });
+          const keys = [...groupRows(mesh.truth, group).keys()].slice(0, keyCount);
+          const hinted = await runCluster(mesh, group, 'bytes', k, engines(mesh), { threshold, keys });
+          expect(comparable(hinted.rows, group)).toEqual(expected(mesh, group, 'bytes', k));
+        },
+      ),
+      { numRuns: 40, seed: 77 },
+    );
+    const mesh = buildMeshTraffic({ nodes: 6, seed: 9, flows: 500 });
+    const nodes = engines(mesh);
+    const first = await runCluster(mesh, 'host', 'bytes', 10, nodes);
+    const again = await runCluster(mesh, 'host', 'bytes', 10, nodes, first.nextHint);
+    expect(again.rows).toEqual(first.rows);
+    expect(first.phases).toBeGreaterThan(1);
+    expect(again.phases).toBe(1);
   });
 
   it('finds the key that is 11th on every node but 1st cluster-wide, shipping far less than every table', async () => {

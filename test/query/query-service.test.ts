@@ -60,9 +60,7 @@ function request(overrides: Partial<TopTalkersRequest> = {}): TopTalkersRequest 
   };
 }
 
-function call<Res>(
-  invoke: (cb: (error: ServiceError | null, response?: Res) => void) => void,
-): Promise<Res> {
+function call<Res>(invoke: (cb: (error: ServiceError | null, response?: Res) => void) => void): Promise<Res> {
   return new Promise((resolve, reject) =>
     invoke((error, response) => (error ? reject(error) : resolve(response as Res))),
   );
@@ -165,7 +163,16 @@ describe('the query service, several nodes over gRPC on loopback', () => {
   it('names a hung node as timed out and still answers within the deadline', async () => {
     const mesh = recentMesh(4, 3, 200);
     const nodes = await startMesh(mesh, (i, handlers) =>
-      i === 2 ? { ...handlers, merge: () => {} /* never answers */ } : handlers,
+      i === 2
+        ? {
+            ...handlers,
+            // Never answers, on either merge path.
+            merge: () => {},
+            mergeStream: (call) => {
+              call.on('data', () => {});
+            },
+          }
+        : handlers,
     );
     const started = performance.now();
     const answer = await topTalkers(nodes[0]!, request({ deadlineMs: 400 }));
@@ -232,23 +239,28 @@ describe('the query service, several nodes over gRPC on loopback', () => {
       [{ filters: { cidrs: ['10.0.0.0/33'], ports: [], protocols: [], nodes: [] } }, /10\.0\.0\.0\/33/],
       [{ filters: { cidrs: [], ports: [70000], protocols: [], nodes: [] } }, /port 70000/],
       [{ filters: { cidrs: [], ports: [], protocols: [300], nodes: [] } }, /protocol 300/],
-      [{ filters: { cidrs: [], ports: [], protocols: [], nodes: ['nobody'] } }, /no member named 'nobody' \(members: node0, node1\)/],
+      [
+        { filters: { cidrs: [], ports: [], protocols: [], nodes: ['nobody'] } },
+        /no member named 'nobody' \(members: node0, node1\)/,
+      ],
     ];
     for (const [overrides, message] of cases) {
-      const error = (await topTalkers(nodes[0]!, request(overrides)).catch((e: ServiceError) => e)) as ServiceError;
+      const error = (await topTalkers(nodes[0]!, request(overrides)).catch(
+        (e: ServiceError) => e,
+      )) as ServiceError;
       expect(error.code, JSON.stringify(overrides)).toBe(status.INVALID_ARGUMENT);
       expect(error.details).toMatch(message);
     }
     // Internal merge requests are checked too.
     const bad = (await call((cb) =>
       nodes[1]!.client.merge(
-        { queryId: 'x', window: undefined, phase: 1, k: 10, threshold: 0, keys: [] },
+        { queryId: 'x', window: undefined, phase: 1, k: 10, threshold: 0, keys: [], requestId: 0 },
         new Metadata(),
         { deadline: Date.now() + 2000 },
         cb,
       ),
     ).catch((e: ServiceError) => e)) as ServiceError;
-    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.code, bad.details).toBe(status.INVALID_ARGUMENT);
     expect(bad.details).toMatch(/without a window/);
   });
 

@@ -95,10 +95,23 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       evictedBytes: 0,
       windowComplete: table.complete,
       node: this.nodeName,
+      requestId: request.requestId,
+      error: '',
+      errorCode: 0,
     };
     switch (request.phase) {
       case MergePhase.MERGE_PHASE_LOCAL_TOP: {
-        for (const g of topOf(cached, window.by, metric, request.k)) response.rows.push(rowOf(table, g));
+        // The local top-k; with hints from the coordinator's previous answer to the same question, also
+        // every row at or above `threshold` and the rows of `keys`, so that phases 2 and 3 can be skipped.
+        const sent = new Set<number>(topOf(cached, window.by, metric, request.k));
+        if (request.threshold > 0) {
+          for (let g = 0; g < table.count; g++) if ((metric[g] as number) >= request.threshold) sent.add(g);
+        }
+        for (const key of request.keys) {
+          const g = table.findKey(key);
+          if (g >= 0) sent.add(g);
+        }
+        for (const g of sent) response.rows.push(rowOf(table, g));
         response.transit = table.transit.map((t) => ({
           flow: t.flow,
           groups: t.groups,
@@ -151,6 +164,9 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       evictedBytes: table.evicted.bytes,
       windowComplete: table.complete,
       node: this.nodeName,
+      requestId: 0,
+      error: '',
+      errorCode: 0,
       groups: table.count,
     };
   }

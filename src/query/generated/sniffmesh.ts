@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -583,6 +585,8 @@ export interface MergeRequest {
   k: number;
   threshold: number;
   keys: string[];
+  /** MergeStream only: echoed in the answer. */
+  requestId: number;
 }
 
 /** A flow that neither end of belongs to a member answering the query: merged by max across nodes. */
@@ -608,6 +612,11 @@ export interface MergeResponse {
   evictedBytes: number;
   windowComplete: boolean;
   node: string;
+  /** MergeStream only: the request answered, and why it failed (empty = it did not). */
+  requestId: number;
+  error: string;
+  /** MergeStream only: the gRPC status code of the failure (3 = INVALID_ARGUMENT, 13 = INTERNAL). */
+  errorCode: number;
 }
 
 function createBaseMember(): Member {
@@ -3070,7 +3079,7 @@ export const MergeWindow: MessageFns<MergeWindow> = {
 };
 
 function createBaseMergeRequest(): MergeRequest {
-  return { queryId: "", window: undefined, phase: 0, k: 0, threshold: 0, keys: [] };
+  return { queryId: "", window: undefined, phase: 0, k: 0, threshold: 0, keys: [], requestId: 0 };
 }
 
 export const MergeRequest: MessageFns<MergeRequest> = {
@@ -3092,6 +3101,9 @@ export const MergeRequest: MessageFns<MergeRequest> = {
     }
     for (const v of message.keys) {
       writer.uint32(50).string(v!);
+    }
+    if (message.requestId !== 0) {
+      writer.uint32(56).uint32(message.requestId);
     }
     return writer;
   },
@@ -3157,6 +3169,14 @@ export const MergeRequest: MessageFns<MergeRequest> = {
             message.keys.push(reader.string());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.requestId = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3181,6 +3201,11 @@ export const MergeRequest: MessageFns<MergeRequest> = {
       k: isSet(object.k) ? globalThis.Number(object.k) : 0,
       threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
       keys: globalThis.Array.isArray(object?.keys) ? object.keys.map((e: any) => globalThis.String(e)) : [],
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
     };
   },
 
@@ -3204,6 +3229,9 @@ export const MergeRequest: MessageFns<MergeRequest> = {
     if (message.keys?.length) {
       obj.keys = message.keys;
     }
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
     return obj;
   },
 
@@ -3220,6 +3248,7 @@ export const MergeRequest: MessageFns<MergeRequest> = {
     message.k = object.k ?? 0;
     message.threshold = object.threshold ?? 0;
     message.keys = object.keys?.map((e) => e) || [];
+    message.requestId = object.requestId ?? 0;
     return message;
   },
 };
@@ -3419,6 +3448,9 @@ function createBaseMergeResponse(): MergeResponse {
     evictedBytes: 0,
     windowComplete: false,
     node: "",
+    requestId: 0,
+    error: "",
+    errorCode: 0,
   };
 }
 
@@ -3447,6 +3479,15 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     }
     if (message.node !== "") {
       writer.uint32(66).string(message.node);
+    }
+    if (message.requestId !== 0) {
+      writer.uint32(72).uint32(message.requestId);
+    }
+    if (message.error !== "") {
+      writer.uint32(82).string(message.error);
+    }
+    if (message.errorCode !== 0) {
+      writer.uint32(88).uint32(message.errorCode);
     }
     return writer;
   },
@@ -3528,6 +3569,30 @@ export const MergeResponse: MessageFns<MergeResponse> = {
             message.node = reader.string();
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.requestId = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.errorCode = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3564,6 +3629,17 @@ export const MergeResponse: MessageFns<MergeResponse> = {
         ? globalThis.Boolean(object.window_complete)
         : false,
       node: isSet(object.node) ? globalThis.String(object.node) : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      errorCode: isSet(object.errorCode)
+        ? globalThis.Number(object.errorCode)
+        : isSet(object.error_code)
+        ? globalThis.Number(object.error_code)
+        : 0,
     };
   },
 
@@ -3593,6 +3669,15 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     if (message.node !== "") {
       obj.node = message.node;
     }
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.errorCode !== 0) {
+      obj.errorCode = Math.round(message.errorCode);
+    }
     return obj;
   },
 
@@ -3611,6 +3696,9 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     message.evictedBytes = object.evictedBytes ?? 0;
     message.windowComplete = object.windowComplete ?? false;
     message.node = object.node ?? "";
+    message.requestId = object.requestId ?? 0;
+    message.error = object.error ?? "";
+    message.errorCode = object.errorCode ?? 0;
     return message;
   },
 };
@@ -3677,6 +3765,20 @@ export const SniffmeshService = {
     responseSerialize: (value: MergeResponse): Buffer => Buffer.from(MergeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): MergeResponse => MergeResponse.decode(value),
   },
+  /**
+   * Internal: the same phases over one long-lived stream per peer (requests and answers matched by
+   * request_id): a fan-out then costs one message per peer instead of one HTTP/2 call, the difference
+   * between ~1 ms and ~0.1 ms of CPU per peer and phase.
+   */
+  mergeStream: {
+    path: "/sniffmesh.v1.Sniffmesh/MergeStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: MergeRequest): Buffer => Buffer.from(MergeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): MergeRequest => MergeRequest.decode(value),
+    responseSerialize: (value: MergeResponse): Buffer => Buffer.from(MergeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): MergeResponse => MergeResponse.decode(value),
+  },
 } as const;
 
 export interface SniffmeshServer extends UntypedServiceImplementation {
@@ -3692,6 +3794,12 @@ export interface SniffmeshServer extends UntypedServiceImplementation {
   stats: handleUnaryCall<StatsRequest, StatsResponse>;
   /** Internal: one phase of the exact cluster merge, asked by the node coordinating a cluster query. */
   merge: handleUnaryCall<MergeRequest, MergeResponse>;
+  /**
+   * Internal: the same phases over one long-lived stream per peer (requests and answers matched by
+   * request_id): a fan-out then costs one message per peer instead of one HTTP/2 call, the difference
+   * between ~1 ms and ~0.1 ms of CPU per peer and phase.
+   */
+  mergeStream: handleBidiStreamingCall<MergeRequest, MergeResponse>;
 }
 
 export interface SniffmeshClient extends Client {
@@ -3773,6 +3881,14 @@ export interface SniffmeshClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: MergeResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Internal: the same phases over one long-lived stream per peer (requests and answers matched by
+   * request_id): a fan-out then costs one message per peer instead of one HTTP/2 call, the difference
+   * between ~1 ms and ~0.1 ms of CPU per peer and phase.
+   */
+  mergeStream(): ClientDuplexStream<MergeRequest, MergeResponse>;
+  mergeStream(options: Partial<CallOptions>): ClientDuplexStream<MergeRequest, MergeResponse>;
+  mergeStream(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<MergeRequest, MergeResponse>;
 }
 
 export const SniffmeshClient = makeGenericClientConstructor(SniffmeshService, "sniffmesh.v1.Sniffmesh") as unknown as {
