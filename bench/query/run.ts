@@ -3,7 +3,7 @@
  * and 64 nodes with 100k flows each, exact TPUT against "every node ships its whole table", and Serf's
  * own fan-out (`serf query`) at the same sizes, side by side in one run.
  *
- *   node dist/bench/query/run.js [--sizes 8,32,64] [--flows 100000] [--queries 200] [--workers 4]
+ *   node dist/bench/query/run.js [--sizes 8,32,64] [--flows 100000] [--queries 200] [--workers 2]
  *                                [--serf-queries 20] [--no-serf] [--json]
  *
  * Nodes run as servers in a few worker processes (mesh-node-host.ts): each node has its own FlowStore,
@@ -489,7 +489,7 @@ async function main(): Promise<void> {
       sizes: { type: 'string', default: '8,32,64' },
       flows: { type: 'string', default: '100000' },
       queries: { type: 'string', default: '200' },
-      workers: { type: 'string', default: '4' },
+      workers: { type: 'string', default: '2' },
       'serf-queries': { type: 'string', default: '20' },
       'no-serf': { type: 'boolean', default: false },
       'capture-load-at': { type: 'string', default: '32' },

@@ -87,7 +87,8 @@ export class ClusterQuery {
 
     const { targets, skipped } = this.chooseTargets(request.filters.nodes);
     // The counting rule: every node asked counts the traffic it sent; receivers skip traffic from them.
-    window.memberNetworks = [...new Set(targets.flatMap((t) => t.member.networks))];
+    // Sorted: the same members give the same list (and the same cached table on every node).
+    window.memberNetworks = [...new Set(targets.flatMap((t) => t.member.networks))].sort();
     this.peers.retainOnly(new Set(this.membership.members().map((m) => m.id)));
     const shape = JSON.stringify([
       request.group,
