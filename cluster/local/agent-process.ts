@@ -15,6 +15,11 @@ function builtCliPath(): string {
   return found;
 }
 
+/** The host part of HOST:PORT or [V6]:PORT, kept in the form the CLI parses. */
+function gossipHost(address: string): string {
+  return address.slice(0, address.lastIndexOf(':'));
+}
+
 export interface AgentEventLine {
   event: string;
   timeMs: number;
@@ -65,6 +70,9 @@ export class AgentProcess {
       '--name',
       spec.name,
       ...(spec.seeds && spec.seeds.length > 0 ? ['--seeds', spec.seeds.join(',')] : []),
+      // Several agents share one host here: unless the caller chose a gRPC address, each takes an
+      // ephemeral port on its gossip host (the default 0.0.0.0:7948 would collide from the second on).
+      ...(spec.extraArgs?.includes('--grpc') ? [] : ['--grpc', `${gossipHost(spec.gossip)}:0`]),
       ...(spec.extraArgs ?? []).filter((arg) => arg !== '--capture'),
     ];
     this.child =

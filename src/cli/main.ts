@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { logVerbosity, setLogVerbosity } from '@grpc/grpc-js';
 import { Command, CommanderError } from 'commander';
 import { SniffmeshError } from '../util/errors.js';
 import { registerAgentCommand, registerKeygenCommand } from './agent-command.js';
@@ -16,6 +17,9 @@ const VERSION = '0.1.0';
  */
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  // grpc-js writes its own error lines to stderr ("E No address added out of total 1 resolved") next to
+  // the one line we print for the same failure; they stay available with --debug or GRPC_VERBOSITY.
+  if (!debug && process.env.GRPC_VERBOSITY === undefined) setLogVerbosity(logVerbosity.NONE);
   const output = { out: (text: string) => process.stdout.write(`${text}\n`) };
   const program = new Command('sniffmesh')
     .description(

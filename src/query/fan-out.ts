@@ -1,3 +1,5 @@
+import { setMaxListeners } from 'node:events';
+
 /**
  * Asks many targets the same question in parallel, with one deadline for all and a limit on requests in
  * flight, and reports every target's outcome: nothing is dropped silently (Hubble relay's rule: the answer
@@ -37,6 +39,8 @@ export function fanOut<Target, Value>(
   const outcomes: (FanOutOutcome<Target, Value> | undefined)[] = new Array(targets.length);
   if (targets.length === 0) return Promise.resolve([]);
   const abort = new AbortController();
+  // Every target's call listens on this one signal: more than EventTarget's default warning limit of 10.
+  setMaxListeners(targets.length + 1, abort.signal);
   return new Promise((resolve) => {
     let next = 0;
     let settled = 0;

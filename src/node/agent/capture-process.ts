@@ -27,8 +27,9 @@ import { FlowStoreQueryEngine } from './flow-store-query-engine.js';
  * first message.
  */
 
-/** How often finished seconds are closed when no packet does it (so windows keep moving). */
-const CLOCK_TICK_MS = 200;
+/** How often finished seconds are closed when no packet does it (so windows keep moving, and the
+ * tables of recent questions are rebuilt soon after a second ends: prewarm). */
+const CLOCK_TICK_MS = 50;
 
 /** Restores the interface's offloads if this process switched them off (idempotent). */
 let restoreOffloads: () => void = () => {};
@@ -109,7 +110,17 @@ function start(settings: CaptureProcessSettings): void {
     }
   };
   const abort = new AbortController();
-  const clock = setInterval(() => store.advanceTo(Math.floor(Date.now() / 1000)), CLOCK_TICK_MS);
+  const clock = setInterval(() => {
+    const closedBefore = store.lastClosedSecond;
+    store.advanceTo(Math.floor(Date.now() / 1000));
+    if (store.lastClosedSecond !== closedBefore) {
+      try {
+        engine.prewarm();
+      } catch {
+        // A question that cannot be answered any more (bad filter) is simply not prewarmed.
+      }
+    }
+  }, CLOCK_TICK_MS);
   // Opening errors (bad filter, no permission, not a capture file) fail the first turn.
   let failed = false;
   source.run(accountant, abort.signal).then(
