@@ -374,7 +374,15 @@ async function measureUnderCapture(
     for (let i = 0; i < queries; i++) {
       const t = performance.now();
       const answer = await ask();
-      latencies.push(performance.now() - t);
+      const ms = performance.now() - t;
+      latencies.push(ms);
+      if (process.env.SNIFFMESH_BENCH_DEBUG && ms > 25) {
+        const slowest = [...answer.nodes].sort((a, b) => b.latencyMs - a.latencyMs).slice(0, 3);
+        log(
+          `slow query ${ms.toFixed(1)} ms (on the agent ${answer.elapsedMs.toFixed(1)} ms, ` +
+            `${answer.rowsTransferred} rows): slowest ${slowest.map((n) => `${n.name} ${n.latencyMs.toFixed(1)}`).join(', ')}`,
+        );
+      }
       nodesOk = answer.nodes.filter((n) => n.status === 1).length;
       exact &&= answer.exact;
     }

@@ -43,9 +43,13 @@ export interface QueryConfig {
    */
   windowTableCacheEntries: number;
   /**
-   * The newest second a query reads is this many ms old at least: 1000 = the last whole second that has
-   * ended on the coordinator's clock. Nodes close that second on request, so clocks a few hundred ms apart
+   * The newest second a query reads ended at least this long ago: 1500 ms, i.e. the last whole second
+   * that ended 500 ms ago or more. Nodes close that second on request, so clocks a few hundred ms apart
    * still read the same closed data (a frame stamped in a second already closed counts in the open one).
+   * The half second beyond the closed second is for capturing nodes: when a second closes they build the
+   * tables of recent questions for it in small steps (FlowStoreQueryEngine.prewarm), and queries keep
+   * reading the previous second's tables until then, so no query waits tens of ms for a table build
+   * (bench:query, "under capture"). The cost: answers are half a second older.
    */
   closedSecondLagMs: number;
   /**
@@ -64,7 +68,7 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   defaultWatchIntervalSeconds: 2,
   windowTableTtlMs: 30_000,
   windowTableCacheEntries: 4,
-  closedSecondLagMs: 1000,
+  closedSecondLagMs: 1500,
   peerKeepaliveMs: 10_000,
 });
 

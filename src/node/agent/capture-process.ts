@@ -31,6 +31,12 @@ import { FlowStoreQueryEngine } from './flow-store-query-engine.js';
  * tables of recent questions are rebuilt soon after a second ends: prewarm). */
 const CLOCK_TICK_MS = 50;
 
+/**
+ * Work per prewarm step, ms: frames and queries wait at most this long for it. A 100k-flow host table
+ * takes 20-30 steps, well within the time before queries read the new second (closedSecondLagMs).
+ */
+const PREWARM_STEP_MS = 2;
+
 /** Restores the interface's offloads if this process switched them off (idempotent). */
 let restoreOffloads: () => void = () => {};
 
@@ -110,15 +116,30 @@ function start(settings: CaptureProcessSettings): void {
     }
   };
   const abort = new AbortController();
+  // Tables of recent questions for a newly closed second are built in small steps between frames and
+  // queries (FlowStoreQueryEngine.prewarm), never in one long block that queries would wait behind.
+  let prewarming = false;
+  const prewarmStep = (): void => {
+    let more = false;
+    try {
+      more = engine.prewarmStep(PREWARM_STEP_MS);
+    } catch {
+      // A question that cannot be answered any more (bad filter) is simply not prewarmed.
+    }
+    if (more) setImmediate(prewarmStep);
+    else prewarming = false;
+  };
+  // Seconds close here or on the packet path (the first frame of the next second): compare with the
+  // last second prewarmed, not with the state before this tick.
+  let prewarmedSecond: number | null = null;
   const clock = setInterval(() => {
-    const closedBefore = store.lastClosedSecond;
     store.advanceTo(Math.floor(Date.now() / 1000));
-    if (store.lastClosedSecond !== closedBefore) {
-      try {
-        engine.prewarm();
-      } catch {
-        // A question that cannot be answered any more (bad filter) is simply not prewarmed.
-      }
+    const closed = store.lastClosedSecond;
+    if (closed === prewarmedSecond) return;
+    prewarmedSecond = closed;
+    if (engine.prewarm() && !prewarming) {
+      prewarming = true;
+      setImmediate(prewarmStep);
     }
   }, CLOCK_TICK_MS);
   // Opening errors (bad filter, no permission, not a capture file) fail the first turn.

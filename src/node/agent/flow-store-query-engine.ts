@@ -14,7 +14,12 @@ import { FlowFilter } from '../flows/flow-filter.js';
 import type { FlowStore } from '../flows/flow-store.js';
 import { LocalNetworks } from '../flows/local-networks.js';
 import type { Grouping } from '../flows/top-query.js';
-import { computeWindowTable, type WindowTable } from '../flows/window-table.js';
+import {
+  computeWindowTable,
+  type WindowTable,
+  WindowTableBuilder,
+  type WindowTableSpec,
+} from '../flows/window-table.js';
 import type { LocalQueryEngine, LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
 
 const GROUPING_NAMES: Record<number, Grouping> = {
@@ -61,7 +66,15 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
   private readonly cache = new Map<string, CachedTable>();
   /** Recent phase-1 requests by question (prewarm()). */
   private readonly recent = new Map<string, { request: MergeRequest; askedAtMs: number }>();
+  /** Tables prewarm() is building, by cache key, with the request to warm their answer for. */
+  private readonly building = new Map<
+    string,
+    { builder: WindowTableBuilder | null; spec: WindowTableSpec; request: MergeRequest }
+  >();
   private readonly nowMs: () => number;
+  /** Tables built while a query waited, and tables prewarm() finished ahead of queries (diagnostics). */
+  tablesBuiltOnDemand = 0;
+  tablesPrewarmed = 0;
 
   constructor(
     private readonly store: FlowStore,
@@ -84,29 +97,69 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
   }
 
   /**
-   * Builds, ahead of the next query, the tables of the questions asked recently, for the window moved to
-   * the newest closed second. A capturing node's data changes every second, and the first query after a
-   * second closes would otherwise wait for a table of every flow (tens of ms at 100k flows, more while
-   * the capture keeps this process busy). The capture process calls this when its clock closes a second.
+   * Starts building, for the newest closed second, the tables of the questions asked recently (their
+   * windows moved to end at that second), so that queries find them ready. Call when a second closes, then
+   * prewarmStep() until it returns false. Returns true when there is building to do.
+   *
+   * Why: a capturing node's data changes every second, and a table of every flow costs tens of
+   * milliseconds at 100k flows (more while the capture keeps this process busy). Built in steps between
+   * frames and queries, no query waits for it: coordinators read a second only some time after it
+   * closed (QueryConfig.closedSecondLagMs), and until then queries read the previous window's table.
    */
-  prewarm(): void {
+  prewarm(): boolean {
     const newest = this.store.lastClosedSecond;
-    if (newest === null) return;
+    if (newest === null) return false;
     const now = this.nowMs();
     for (const [shape, recent] of this.recent) {
       if (now - recent.askedAtMs > this.options.tableTtlMs) {
         this.recent.delete(shape);
         continue;
       }
-      const window = recent.request.window!;
+      const window = recent.request.window as MergeWindow;
       const span = window.toSecond - window.fromSecond;
       const shifted: MergeWindow = {
         ...window,
         toSecond: newest,
         fromSecond: window.fromSecond <= 0 ? window.fromSecond : newest - span,
       };
-      this.answer({ ...recent.request, window: shifted });
+      const key = this.cacheKeyOf(shifted, false);
+      if (this.cache.has(key) || this.building.has(key)) continue;
+      let spec: WindowTableSpec;
+      try {
+        spec = this.specOf(shifted, false);
+      } catch {
+        // Not answerable (it failed when asked too): nothing to prewarm.
+        this.recent.delete(shape);
+        continue;
+      }
+      this.building.set(key, { builder: null, spec, request: { ...recent.request, window: shifted } });
     }
+    return this.building.size > 0;
+  }
+
+  /**
+   * Advances the tables prewarm() started for about `budgetMs` of work; a finished table goes into the
+   * cache with its phase-1 answer worked out (top rows, heavy groups, key texts). Returns true while
+   * building remains.
+   */
+  prewarmStep(budgetMs: number): boolean {
+    const until = performance.now() + budgetMs;
+    for (const [key, build] of this.building) {
+      // Made here, not by prewarm(): one stepped range read at a time (they share working arrays).
+      build.builder ??= new WindowTableBuilder(this.store, build.spec);
+      // Flows were evicted meanwhile: its slots may name other flows; a query will build afresh.
+      if (build.builder.stale) {
+        this.building.delete(key);
+        continue;
+      }
+      if (!build.builder.advance(until)) return true;
+      this.building.delete(key);
+      this.remember(key, build.builder.finish());
+      this.tablesPrewarmed++;
+      this.answer(build.request);
+      if (performance.now() >= until) break;
+    }
+    return this.building.size > 0;
   }
 
   /** Synchronous form of merge() for callers in the same process (benchmarks, tests). */
@@ -234,31 +287,45 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
 
   /** The window table for `window`, computed once and kept for the TTL. */
   private tableFor(window: MergeWindow, countTransit = false): CachedTable {
-    const now = this.nowMs();
     // The pinned window's last second must be closed here too (this clock may lag the coordinator's):
     // closing it now is safe, a late frame stamped in it counts in the open second instead.
     this.store.advanceTo(window.toSecond + 1);
-    for (const [key, entry] of this.cache) {
-      if (now - entry.computedAtMs > this.options.tableTtlMs) this.cache.delete(key);
+    const key = this.cacheKeyOf(window, countTransit);
+    const hit = this.cache.get(key);
+    if (hit !== undefined) {
+      // Most recently used last, so the oldest is evicted first.
+      this.cache.delete(key);
+      this.cache.set(key, hit);
+      hit.computedAtMs = this.nowMs();
+      return hit;
     }
-    // Keyed by the data the window reads, not by its seconds: a window sliding over seconds without
-    // traffic, identical queries, and every phase of one query share one table.
-    const cacheKey = JSON.stringify([
+    // Being prewarmed: finish it now rather than start again.
+    const build = this.building.get(key);
+    this.building.delete(key);
+    this.tablesBuiltOnDemand++;
+    const table =
+      build !== undefined && build.builder !== null && !build.builder.stale
+        ? build.builder.finish()
+        : computeWindowTable(this.store, this.specOf(window, countTransit));
+    return this.remember(key, table);
+  }
+
+  /**
+   * The cache key of a window's table: the data the window reads, not its seconds, so that a window
+   * sliding over seconds without traffic, identical queries, and every phase of one query share a table.
+   */
+  private cacheKeyOf(window: MergeWindow, countTransit: boolean): string {
+    return JSON.stringify([
       window.group,
       window.filters ?? null,
       [...window.memberNetworks].sort(),
       countTransit,
       this.store.rangeSignature(window.fromSecond, window.toSecond),
     ]);
-    const hit = this.cache.get(cacheKey);
-    if (hit !== undefined) {
-      // Most recently used last, so the oldest is evicted first.
-      this.cache.delete(cacheKey);
-      this.cache.set(cacheKey, hit);
-      hit.computedAtMs = now;
-      return hit;
-    }
-    const table = computeWindowTable(this.store, {
+  }
+
+  private specOf(window: MergeWindow, countTransit: boolean): WindowTableSpec {
+    return {
       group: GROUPING_NAMES[window.group] ?? invalid(`unknown grouping ${window.group}`),
       fromSecond: window.fromSecond,
       toSecond: window.toSecond,
@@ -269,9 +336,17 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       }),
       memberNetworks: networksOf(window.memberNetworks),
       countTransit,
-    });
+    };
+  }
+
+  /** Caches a computed table (dropping expired and least recently used ones) and returns its entry. */
+  private remember(key: string, table: WindowTable): CachedTable {
+    const now = this.nowMs();
+    for (const [old, entry] of this.cache) {
+      if (now - entry.computedAtMs > this.options.tableTtlMs) this.cache.delete(old);
+    }
     const entry: CachedTable = { table, computedAtMs: now, tops: new Map(), heavy: new Map() };
-    this.cache.set(cacheKey, entry);
+    this.cache.set(key, entry);
     while (this.cache.size > this.options.tableCacheEntries) {
       const oldest = this.cache.keys().next().value as string;
       this.cache.delete(oldest);

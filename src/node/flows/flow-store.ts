@@ -18,6 +18,7 @@ import {
 } from './flow-table.js';
 import { HistorySlice } from './history-slice.js';
 import type { LocalNetworks } from './local-networks.js';
+import { SlotSums } from './slot-sums.js';
 
 /**
  * Default flow budget. A flow costs 128 bytes of record, 16 bytes of index and 24 of cold data, plus up
@@ -79,6 +80,37 @@ export interface FlowSelection {
   /** Indexed like `slots` (not by slot); empty when `slots` is null. */
   packets: Float64Array;
   bytes: Float64Array;
+}
+
+/** A range read done in steps (FlowStore.beginRangeRead). */
+export interface SteppedRangeRead {
+  /** Sums slices until all are read or performance.now() passes `untilMs`; returns true when done. */
+  advance(untilMs: number): boolean;
+  /** The store evicted flows or began another stepped read meanwhile: the result must not be used. */
+  readonly stale: boolean;
+  /** What selectRange would have returned when the read began (reads what is left first). */
+  result(): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage };
+}
+
+/** Everything a range read needs but the per-flow sums (FlowStore.planRange). */
+interface RangePlan {
+  /** The closed slices inside the range, newest first. */
+  slices: HistorySlice[];
+  totals: TrafficTotals;
+  /** Entries of slots reused since (added to the evicted traffic by rangeResult). */
+  stale: { packets: number; bytes: number };
+  coverage: WindowCoverage;
+}
+
+function rangeResult(
+  plan: RangePlan,
+  sums: SlotSums,
+): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
+  const { slots, packets, bytes } = sums.copyOut();
+  const totals = { ...plan.totals };
+  totals.evictedPackets += plan.stale.packets;
+  totals.evictedBytes += plan.stale.bytes;
+  return { flows: { slots, count: slots.length, packets, bytes }, totals, coverage: plan.coverage };
 }
 
 /** The selection as dense arrays, for callers that rank individual flows. */
@@ -179,12 +211,14 @@ export class FlowStore {
   /** Newest second any frame carried (the open second may be later after closeAll or a live clock). */
   private newestSecond = -1;
 
-  // Scratch arrays for windowed selections, indexed by slot.
-  private scratchPackets = new Float64Array(0);
-  private scratchBytes = new Float64Array(0);
-  private scratchStamp = new Uint32Array(0);
-  private scratchId = 0;
-  private scratchSlots = new Int32Array(0);
+  /** Working arrays of range reads and slice merges, indexed by slot. */
+  private readonly sums = new SlotSums();
+  /**
+   * Working arrays of the one range read done in steps at a time (beginRangeRead), apart from `sums`,
+   * which reads and merges between its steps use. Made on first use: 24 bytes per slot.
+   */
+  private backgroundSums: SlotSums | null = null;
+  private backgroundOwner: object | null = null;
 
   constructor(options: FlowStoreOptions = {}) {
     const maxFlows = options.maxFlows ?? DEFAULT_MAX_FLOWS;
@@ -409,14 +443,61 @@ export class FlowStore {
     toSecond: number,
     requestedSeconds: number | null,
   ): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
-    this.ensureScratch();
-    const id = this.nextScratchId();
-    const sp = this.scratchPackets;
-    const sb = this.scratchBytes;
-    const list = this.scratchSlots;
-    let n = 0;
+    const plan = this.planRange(fromSecond, toSecond, requestedSeconds);
+    this.sums.begin(this.table.capacity);
+    for (const slice of plan.slices) this.sums.addSlice(slice, this.table, plan.stale);
+    return rangeResult(plan, this.sums);
+  }
+
+  /**
+   * selectRange(fromSecond, toSecond) in steps, for a caller that must go on counting and answering
+   * between them (a capturing node preparing the next second's tables: FlowStoreQueryEngine.prewarm).
+   * Closed slices never change, so the steps read the data of the range as it was when the read began;
+   * what can go wrong meanwhile is said by `stale`: flows were evicted (history entries of the range
+   * may then name slots that other flows took), or another stepped read began (one at a time: they
+   * share working arrays). A stale read's result must not be used.
+   */
+  beginRangeRead(fromSecond: number, toSecond: number): SteppedRangeRead {
+    if (Number.isNaN(fromSecond) || !Number.isInteger(toSecond) || toSecond < fromSecond) {
+      throw new RangeError(`beginRangeRead: bad range [${fromSecond}, ${toSecond}] (integers, from <= to)`);
+    }
+    const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
+    const plan = this.planRange(
+      from,
+      toSecond,
+      from === Number.NEGATIVE_INFINITY ? null : toSecond - from + 1,
+    );
+    this.backgroundSums ??= new SlotSums();
+    const sums = this.backgroundSums;
+    sums.begin(this.table.capacity);
+    const owner = {};
+    this.backgroundOwner = owner;
+    const evictedAtStart = this.evictedFlows;
+    let next = 0;
+    const store = this;
+    const read: SteppedRangeRead = {
+      get stale() {
+        return store.backgroundOwner !== owner || store.evictedFlows !== evictedAtStart;
+      },
+      advance(untilMs: number): boolean {
+        while (next < plan.slices.length) {
+          sums.addSlice(plan.slices[next++] as HistorySlice, store.table, plan.stale);
+          if (performance.now() >= untilMs) break;
+        }
+        return next >= plan.slices.length;
+      },
+      result() {
+        read.advance(Number.POSITIVE_INFINITY);
+        return rangeResult(plan, sums);
+      },
+    };
+    return read;
+  }
+
+  /** The slices a range read sums (newest first), its totals and coverage: everything but the sums. */
+  private planRange(fromSecond: number, toSecond: number, requestedSeconds: number | null): RangePlan {
+    const slices: HistorySlice[] = [];
     const totals = this.emptyTotals();
-    const stale = { packets: 0, bytes: 0 };
     let from = Number.POSITIVE_INFINITY;
     let straddled = false;
     // The newest closed second; the range may not reach past it (those seconds are open or in the future).
@@ -450,23 +531,16 @@ export class FlowStore {
         totals.evictedPackets += slice.residue.packets;
         totals.evictedBytes += slice.residue.bytes;
       }
-      n = this.accumulateEntries(slice, id, n, stale);
+      slices.push(slice);
     }
-    totals.evictedPackets += stale.packets;
-    totals.evictedBytes += stale.bytes;
     // Nothing counted yet: nothing can be missing (and no second to name as the end).
     const nothingCounted = this.openSecond < 0;
     const complete =
       nothingCounted || (fromSecond >= this.historyStartSecond && !straddled && toSecond <= closedTo);
-    const packets = new Float64Array(n);
-    const bytes = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      packets[i] = sp[list[i]];
-      bytes[i] = sb[list[i]];
-    }
     return {
-      flows: { slots: list.slice(0, n), count: n, packets, bytes },
+      slices,
       totals,
+      stale: { packets: 0, bytes: 0 },
       coverage: {
         requestedSeconds,
         fromSecond: from === Number.POSITIVE_INFINITY ? null : from,
@@ -705,34 +779,26 @@ export class FlowStore {
   }
 
   private mergeSlices(group: HistorySlice[], startSecond: number, spanSeconds: number): HistorySlice {
-    this.ensureScratch();
-    const id = this.nextScratchId();
-    const sp = this.scratchPackets;
-    const sb = this.scratchBytes;
-    const list = this.scratchSlots;
+    const sums = this.sums;
+    sums.begin(this.table.capacity);
     const merged = new HistorySlice(startSecond, spanSeconds, 0);
     const stale = { packets: 0, bytes: 0 };
-    let n = 0;
     let before = 0;
     for (const slice of group) {
       merged.addCountersOf(slice);
       before += slice.length + (slice.residue === null ? 0 : slice.residue.rows);
       if (slice.residue !== null) this.residueOf(merged).addAll(slice.residue);
-      n = this.accumulateEntries(slice, id, n, stale);
+      sums.addSlice(slice, this.table, stale);
     }
     merged.evictedPackets += stale.packets;
     merged.evictedBytes += stale.bytes;
-    merged.slots = list.slice(0, n);
-    merged.packets = new Float64Array(n);
-    merged.bytes = new Float64Array(n);
-    for (let e = 0; e < n; e++) {
-      const slot = merged.slots[e];
-      merged.packets[e] = sp[slot];
-      merged.bytes[e] = sb[slot];
-    }
-    merged.length = n;
+    const entries = sums.copyOut();
+    merged.slots = entries.slots;
+    merged.packets = entries.packets;
+    merged.bytes = entries.bytes;
+    merged.length = entries.slots.length;
     merged.residue?.prune();
-    this.historyEntries += n + (merged.residue === null ? 0 : merged.residue.rows) - before;
+    this.historyEntries += merged.length + (merged.residue === null ? 0 : merged.residue.rows) - before;
     return merged;
   }
 
@@ -744,62 +810,6 @@ export class FlowStore {
       drop++;
     }
     if (drop > 0) this.slices.splice(0, drop);
-  }
-
-  /**
-   * Adds the slice's entries into the scratch sums of question `id`, listing slots seen for the first
-   * time after `count` in scratchSlots; returns the new count. Entries whose slot has a newer occupant
-   * (stale) go to `stale` instead.
-   */
-  private accumulateEntries(
-    slice: HistorySlice,
-    id: number,
-    count: number,
-    stale: { packets: number; bytes: number },
-  ): number {
-    const t = this.table;
-    const sp = this.scratchPackets;
-    const sb = this.scratchBytes;
-    const stamp = this.scratchStamp;
-    const list = this.scratchSlots;
-    const last = slice.lastSecond;
-    let n = count;
-    for (let e = 0; e < slice.length; e++) {
-      const slot = slice.slots[e];
-      if (t.insertedAtSecond(slot) > last) {
-        stale.packets += slice.packets[e];
-        stale.bytes += slice.bytes[e];
-        continue;
-      }
-      if (stamp[slot] !== id) {
-        stamp[slot] = id;
-        sp[slot] = 0;
-        sb[slot] = 0;
-        list[n++] = slot;
-      }
-      sp[slot] += slice.packets[e];
-      sb[slot] += slice.bytes[e];
-    }
-    return n;
-  }
-
-  private ensureScratch(): void {
-    const capacity = this.table.capacity;
-    if (this.scratchPackets.length >= capacity) return;
-    this.scratchPackets = new Float64Array(capacity);
-    this.scratchBytes = new Float64Array(capacity);
-    this.scratchStamp = new Uint32Array(capacity);
-    this.scratchSlots = new Int32Array(capacity);
-    this.scratchId = 0;
-  }
-
-  private nextScratchId(): number {
-    this.scratchId = (this.scratchId + 1) >>> 0;
-    if (this.scratchId === 0) {
-      this.scratchStamp.fill(0);
-      this.scratchId = 1;
-    }
-    return this.scratchId;
   }
 
   private growTouched(): void {

@@ -1,7 +1,7 @@
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
 import type { FlowFilter } from './flow-filter.js';
-import type { FlowStore } from './flow-store.js';
+import type { FlowStore, SteppedRangeRead } from './flow-store.js';
 import { REC_INTS } from './flow-table.js';
 import {
   COL_BYTES,
@@ -131,110 +131,209 @@ export interface WindowTable extends WindowTableKeys {
  * records for its keys: use it before the store evicts flows (window-table-keys.ts FlowGroupKeys).
  */
 export function computeWindowTable(store: FlowStore, spec: WindowTableSpec): WindowTable {
-  const { flows, totals, coverage } = store.selectRange(spec.fromSecond, spec.toSecond);
-  const t = store.table;
-  const rec = t.records;
-  const filter = spec.filter?.restricts ? spec.filter : null;
-  const members = spec.memberNetworks !== null && spec.memberNetworks.size > 0 ? spec.memberNetworks : null;
-  const countTransit = spec.countTransit === true;
-  const knowsDirections = store.knowsLocalAddresses;
-  const mode = GROUPING_MODE[spec.group];
-  const address = new Uint32Array(4);
-  const listed = flows.slots!;
-  // Flow rows are the counted flows themselves: their selection indices, no aggregation needed.
-  const countedFlows = mode === MODE_FLOW ? new Int32Array(flows.count) : null;
-  let countedFlowCount = 0;
-  const agg =
-    mode === MODE_FLOW
-      ? null
-      : new GroupAggregator(
-          GROUP_KEY_WORDS_BY_GROUPING[spec.group],
-          // Sized once for one group per flow: growing rehashes every group, which cost more than the
-          // grouping itself on 100k flows. Host groupings can reach two per flow (every address distinct)
-          // and then grow once; sizing them for that worst case cost ~4 ms more on 100k flows with 65k
-          // hosts (zeroing the 25 MB buffer, a sparser index), the common case.
-          mode === MODE_PORT || mode === MODE_PROTO ? INITIAL_GROUPS : Math.max(INITIAL_GROUPS, flows.count),
-        );
-  const transit: TransitFlow[] = [];
-  let ipPackets = 0;
-  let ipBytes = 0;
+  return new WindowTableBuilder(store, spec, false).finish();
+}
 
-  for (let i = 0; i < flows.count; i++) {
-    const slot = listed[i];
-    if (filter !== null && !filter.accepts(rec, slot)) continue;
-    const direction = knowsDirections ? t.direction(slot) : 0;
-    const verdict = countingVerdict(direction, members, rec, slot * REC_INTS, address);
-    if (verdict === VERDICT_SKIP) continue;
-    const packets = flows.packets[i];
-    const bytes = flows.bytes[i];
-    if (verdict === VERDICT_TRANSIT && !countTransit) {
-      transit.push(transitFlow(spec.group, mode, rec, slot, packets, bytes));
-      continue;
+/** Flows grouped between two looks at the clock in WindowTableBuilder.advance(). */
+const FLOWS_PER_CLOCK_READ = 2048;
+
+/**
+ * A window table built in steps, so that the process owning the store can go on capturing and answering
+ * between them: a table of 100k flows costs tens of milliseconds, which a capturing node's queries must
+ * not wait behind (FlowStoreQueryEngine.prewarm builds the next second's tables this way).
+ *
+ * The steps first sum the range's history (FlowStore.beginRangeRead), then group the flows. Closed
+ * history does not change, but a flow evicted meanwhile may leave its slot to another flow, whose key the
+ * grouping would then read: `stale` tells, and a stale builder's table must not be used.
+ */
+export class WindowTableBuilder {
+  private readonly read: SteppedRangeRead | null;
+  private selection: ReturnType<FlowStore['selectRange']> | null = null;
+  private readonly filter: FlowFilter | null;
+  private readonly members: LocalNetworks | null;
+  private readonly countTransit: boolean;
+  private readonly knowsDirections: boolean;
+  private readonly mode: number;
+  private readonly address = new Uint32Array(4);
+  /** Flow rows are the counted flows themselves: their selection indices, no aggregation needed. */
+  private countedFlows: Int32Array | null = null;
+  private countedFlowCount = 0;
+  private agg: GroupAggregator | null = null;
+  private readonly transit: TransitFlow[] = [];
+  private ipPackets = 0;
+  private ipBytes = 0;
+  /** The next selection index to group. */
+  private next = 0;
+  private readonly evictedFlowsAtStart: number;
+
+  /** `stepped` false: the range is read at once, here (computeWindowTable). */
+  constructor(
+    private readonly store: FlowStore,
+    private readonly spec: WindowTableSpec,
+    stepped = true,
+  ) {
+    this.evictedFlowsAtStart = store.evictedFlows;
+    this.filter = spec.filter?.restricts ? spec.filter : null;
+    this.members = spec.memberNetworks !== null && spec.memberNetworks.size > 0 ? spec.memberNetworks : null;
+    this.countTransit = spec.countTransit === true;
+    this.knowsDirections = store.knowsLocalAddresses;
+    this.mode = GROUPING_MODE[spec.group];
+    if (stepped) {
+      this.read = store.beginRangeRead(spec.fromSecond, spec.toSecond);
+    } else {
+      this.read = null;
+      this.selected(store.selectRange(spec.fromSecond, spec.toSecond));
     }
-    ipPackets += packets;
-    ipBytes += bytes;
+  }
+
+  private selected(selection: ReturnType<FlowStore['selectRange']>): void {
+    this.selection = selection;
+    const count = selection.flows.count;
+    if (this.mode === MODE_FLOW) {
+      this.countedFlows = new Int32Array(count);
+      return;
+    }
+    this.agg = new GroupAggregator(
+      GROUP_KEY_WORDS_BY_GROUPING[this.spec.group],
+      // Sized once for one group per flow: growing rehashes every group, which cost more than the
+      // grouping itself on 100k flows. Host groupings can reach two per flow (every address distinct)
+      // and then grow once; sizing them for that worst case cost ~4 ms more on 100k flows with 65k
+      // hosts (zeroing the 25 MB buffer, a sparser index), the common case.
+      this.mode === MODE_PORT || this.mode === MODE_PROTO ? INITIAL_GROUPS : Math.max(INITIAL_GROUPS, count),
+    );
+  }
+
+  /** True when every flow of the range has been grouped. */
+  get done(): boolean {
+    return this.selection !== null && this.next >= this.selection.flows.count;
+  }
+
+  /** True when the store evicted flows (or the range read was taken over) since this builder began. */
+  get stale(): boolean {
+    return (
+      this.store.evictedFlows !== this.evictedFlowsAtStart ||
+      (this.selection === null && this.read !== null && this.read.stale)
+    );
+  }
+
+  /**
+   * Reads the range, then groups flows, until all are done or performance.now() passes `untilMs`
+   * (checked every history slice, then every FLOWS_PER_CLOCK_READ flows); returns `done`.
+   */
+  advance(untilMs: number): boolean {
+    if (this.selection === null) {
+      const read = this.read as SteppedRangeRead;
+      if (!read.advance(untilMs)) return false;
+      this.selected(read.result());
+      if (performance.now() >= untilMs) return this.done;
+    }
+    const flows = (this.selection as ReturnType<FlowStore['selectRange']>).flows;
+    const listed = flows.slots as Int32Array;
+    const t = this.store.table;
+    // Read afresh each step: the table may have grown (a new records array) since the last one.
+    const rec = t.records;
+    const { filter, members, countTransit, knowsDirections, mode, agg, address } = this;
+    const total = flows.count;
+    let ipPackets = this.ipPackets;
+    let ipBytes = this.ipBytes;
+    let i = this.next;
+    while (i < total) {
+      const end = Math.min(total, i + FLOWS_PER_CLOCK_READ);
+      for (; i < end; i++) {
+        const slot = listed[i];
+        if (filter !== null && !filter.accepts(rec, slot)) continue;
+        const direction = knowsDirections ? t.direction(slot) : 0;
+        const verdict = countingVerdict(direction, members, rec, slot * REC_INTS, address);
+        if (verdict === VERDICT_SKIP) continue;
+        const packets = flows.packets[i];
+        const bytes = flows.bytes[i];
+        if (verdict === VERDICT_TRANSIT && !countTransit) {
+          this.transit.push(transitFlow(this.spec.group, mode, rec, slot, packets, bytes));
+          continue;
+        }
+        ipPackets += packets;
+        ipBytes += bytes;
+        if (agg === null) {
+          (this.countedFlows as Int32Array)[this.countedFlowCount++] = i;
+          continue;
+        }
+        // Counters are updated inline: passing float64 values to a helper that is not inlined would box them.
+        const k = slot * REC_INTS;
+        const shape = writeFirstKey(mode, rec, k, agg.key);
+        let base = agg.group() * GROUP_COLUMNS;
+        let v = agg.values;
+        v[base + COL_PACKETS] += packets;
+        v[base + COL_BYTES] += bytes;
+        v[base + COL_FLOWS] += 1;
+        if ((shape & KEY_FORWARD) !== 0) {
+          v[base + COL_FORWARD_PACKETS] += packets;
+          v[base + COL_FORWARD_BYTES] += bytes;
+        }
+        if ((shape & KEY_HAS_SECOND) !== 0) {
+          // The destination side of a host flow: received, so nothing forward.
+          writeHostDestinationKey(rec, k, agg.key);
+          base = agg.group() * GROUP_COLUMNS;
+          v = agg.values;
+          v[base + COL_PACKETS] += packets;
+          v[base + COL_BYTES] += bytes;
+          v[base + COL_FLOWS] += 1;
+        }
+      }
+      if (performance.now() >= untilMs) break;
+    }
+    this.next = i;
+    this.ipPackets = ipPackets;
+    this.ipBytes = ipBytes;
+    return this.done;
+  }
+
+  /** The table: reads and groups whatever is left first. */
+  finish(): WindowTable {
+    if (!this.done) this.advance(Number.POSITIVE_INFINITY);
+    const { flows, totals, coverage } = this.selection as ReturnType<FlowStore['selectRange']>;
+    const { ipPackets, ipBytes, agg } = this;
+    let undecodedPackets = 0;
+    let undecodedBytes = 0;
+    const undecoded: Record<string, number> = {};
+    for (let r = 1; r < UNDECODED_REASON_COUNT; r++) {
+      undecoded[UNDECODED_REASON_NAMES[r]] = totals.undecodedPackets[r];
+      undecodedPackets += totals.undecodedPackets[r];
+      undecodedBytes += totals.undecodedBytes[r];
+    }
+    let columns: GroupColumns;
+    let keys: WindowTableKeys;
     if (agg === null) {
-      countedFlows![countedFlowCount++] = i;
-      continue;
+      const slotOfGroup = new Int32Array(this.countedFlowCount);
+      columns = flowColumns(
+        flows.slots as Int32Array,
+        flows.packets,
+        flows.bytes,
+        this.countedFlows as Int32Array,
+        slotOfGroup,
+      );
+      keys = new FlowGroupKeys(this.store, slotOfGroup);
+    } else {
+      columns = groupColumns(agg);
+      keys = new AggregatedGroupKeys(this.spec.group, agg);
     }
-    // Counters are updated inline: passing float64 values to a helper that is not inlined would box them.
-    const k = slot * REC_INTS;
-    const shape = writeFirstKey(mode, rec, k, agg.key);
-    let base = agg.group() * GROUP_COLUMNS;
-    let v = agg.values;
-    v[base + COL_PACKETS] += packets;
-    v[base + COL_BYTES] += bytes;
-    v[base + COL_FLOWS] += 1;
-    if ((shape & KEY_FORWARD) !== 0) {
-      v[base + COL_FORWARD_PACKETS] += packets;
-      v[base + COL_FORWARD_BYTES] += bytes;
-    }
-    if ((shape & KEY_HAS_SECOND) !== 0) {
-      // The destination side of a host flow: received, so nothing forward.
-      writeHostDestinationKey(rec, k, agg.key);
-      base = agg.group() * GROUP_COLUMNS;
-      v = agg.values;
-      v[base + COL_PACKETS] += packets;
-      v[base + COL_BYTES] += bytes;
-      v[base + COL_FLOWS] += 1;
-    }
+    return {
+      ...columns,
+      keyOf: (g) => keys.keyOf(g),
+      findKey: (text) => keys.findKey(text),
+      transit: this.transit,
+      totals: {
+        packets: ipPackets + undecodedPackets,
+        bytes: ipBytes + undecodedBytes,
+        ipPackets,
+        ipBytes,
+      },
+      undecoded,
+      evicted: { packets: totals.evictedPackets, bytes: totals.evictedBytes },
+      fromSecond: coverage.fromSecond,
+      toSecond: coverage.toSecond,
+      complete: coverage.complete,
+    };
   }
-
-  let undecodedPackets = 0;
-  let undecodedBytes = 0;
-  const undecoded: Record<string, number> = {};
-  for (let r = 1; r < UNDECODED_REASON_COUNT; r++) {
-    undecoded[UNDECODED_REASON_NAMES[r]] = totals.undecodedPackets[r];
-    undecodedPackets += totals.undecodedPackets[r];
-    undecodedBytes += totals.undecodedBytes[r];
-  }
-  let columns: GroupColumns;
-  let keys: WindowTableKeys;
-  if (agg === null) {
-    const slotOfGroup = new Int32Array(countedFlowCount);
-    columns = flowColumns(listed, flows.packets, flows.bytes, countedFlows!, slotOfGroup);
-    keys = new FlowGroupKeys(store, slotOfGroup);
-  } else {
-    columns = groupColumns(agg);
-    keys = new AggregatedGroupKeys(spec.group, agg);
-  }
-  return {
-    ...columns,
-    keyOf: (g) => keys.keyOf(g),
-    findKey: (text) => keys.findKey(text),
-    transit,
-    totals: {
-      packets: ipPackets + undecodedPackets,
-      bytes: ipBytes + undecodedBytes,
-      ipPackets,
-      ipBytes,
-    },
-    undecoded,
-    evicted: { packets: totals.evictedPackets, bytes: totals.evictedBytes },
-    fromSecond: coverage.fromSecond,
-    toSecond: coverage.toSecond,
-    complete: coverage.complete,
-  };
 }
 
 type GroupColumns = Pick<
