@@ -5,7 +5,7 @@ import { FlowStore } from '../../src/node/flows/flow-store.js';
 import { LocalNetworks } from '../../src/node/flows/local-networks.js';
 import { ClusterQuery } from '../../src/query/cluster-query.js';
 import { PeerPool } from '../../src/query/peer-pool.js';
-import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
+import { DEFAULT_QUERY_CONFIG, type QueryConfig } from '../../src/query/query-config.js';
 import { type RunningQueryServer, startQueryServer } from '../../src/query/query-server.js';
 import { createQueryService } from '../../src/query/query-service.js';
 
@@ -19,6 +19,12 @@ import { createQueryService } from '../../src/query/query-service.js';
  * Protocol (IPC): receives {type:'start', ...}; sends {type:'ready', nodes:[{name, grpc, gossip}]};
  * on {type:'stop'} leaves and exits.
  */
+
+/** Merge hints on or off for the nodes of a worker (QueryConfig.mergeHints); answered by 'hintsSet'. */
+export interface HostHintsMessage {
+  type: 'hints';
+  on: boolean;
+}
 
 export interface HostStartMessage {
   type: 'start';
@@ -133,7 +139,7 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
     config: configForPreset('lan'),
   });
   const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs });
-  const clusterQuery = new ClusterQuery(membership, engine, peers, DEFAULT_QUERY_CONFIG);
+  const clusterQuery = new ClusterQuery(membership, engine, peers, queryConfig);
   const server = await startQueryServer(
     '127.0.0.1:0',
     createQueryService({
@@ -152,9 +158,14 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
 }
 
 const hosted: HostedNode[] = [];
+/** Shared by the nodes hosted here; the benchmark switches merge hints off to time first-time questions. */
+const queryConfig: QueryConfig = { ...DEFAULT_QUERY_CONFIG };
 
-process.on('message', (message: HostStartMessage | { type: 'stop' }) => {
-  if (message.type === 'start') {
+process.on('message', (message: HostStartMessage | HostHintsMessage | { type: 'stop' }) => {
+  if (message.type === 'hints') {
+    queryConfig.mergeHints = message.on;
+    process.send?.({ type: 'hintsSet' });
+  } else if (message.type === 'start') {
     void (async () => {
       for (let i = 0; i < message.nodes; i++) hosted.push(await startNode(message.firstNode + i, message));
       process.send?.({

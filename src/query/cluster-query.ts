@@ -97,7 +97,7 @@ export class ClusterQuery {
       request.limit,
       request.filters,
     ]);
-    const hint = this.hints.get(shape);
+    const hint = this.config.mergeHints ? this.hints.get(shape) : undefined;
     const result = await clusterTop<QueryTarget>({
       queryId,
       ...(hint === undefined ? {} : { hint }),

@@ -53,6 +53,13 @@ export interface QueryConfig {
    */
   closedSecondLagMs: number;
   /**
+   * Send the previous answer's threshold and candidates with a repeated question: true. Dashboards and
+   * `--watch` ask the same question again and again; with the hint, every node sends in phase 1 what
+   * phases 2 and 3 would have asked for, so a repeated question is usually one round trip. The answer is
+   * exact either way (a wrong hint only costs transfer); off, every question runs all three phases.
+   */
+  mergeHints: boolean;
+  /**
    * gRPC keepalive to peers: ping after 10 s idle, so a peer that vanished without a FIN is noticed before
    * the next query rather than by it (the deadline would still bound that query).
    */
@@ -69,6 +76,7 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   windowTableTtlMs: 30_000,
   windowTableCacheEntries: 4,
   closedSecondLagMs: 1500,
+  mergeHints: true,
   peerKeepaliveMs: 10_000,
 });
 
