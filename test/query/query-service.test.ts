@@ -7,6 +7,7 @@ import { ClusterQuery } from '../../src/query/cluster-query.js';
 import {
   Grouping,
   type MembershipUpdate,
+  type MergeResponse,
   Metric,
   NodeStatus,
   Scope,
@@ -262,6 +263,48 @@ describe('the query service, several nodes over gRPC on loopback', () => {
     ).catch((e: ServiceError) => e)) as ServiceError;
     expect(bad.code, bad.details).toBe(status.INVALID_ARGUMENT);
     expect(bad.details).toMatch(/without a window/);
+  });
+
+  it('answers a bad request on the internal MergeStream with its own error, and keeps the stream serving', async () => {
+    const mesh = recentMesh(2, 10, 50);
+    const nodes = await startMesh(mesh);
+    const stream = nodes[1]!.client.mergeStream();
+    const answers: MergeResponse[] = [];
+    stream.on('data', (answer: MergeResponse) => answers.push(answer));
+    const base = { queryId: 'x', phase: 1, k: 5, threshold: 0, keys: [] };
+    stream.write({ ...base, requestId: 1, window: undefined });
+    stream.write({
+      ...base,
+      requestId: 2,
+      window: {
+        group: Grouping.GROUPING_HOST,
+        by: Metric.METRIC_BYTES,
+        fromSecond: 0,
+        toSecond: Math.floor(Date.now() / 1000) - 2,
+        filters: undefined,
+        memberNetworks: [],
+      },
+    });
+    stream.write({
+      ...base,
+      requestId: 3,
+      window: {
+        group: 99 as Grouping,
+        by: Metric.METRIC_BYTES,
+        filters: undefined,
+        fromSecond: 0,
+        toSecond: 1,
+        memberNetworks: [],
+      },
+    });
+    await waitUntil(() => answers.length === 3, 5000, 'three answers on the stream');
+    stream.end();
+    const byId = new Map(answers.map((a) => [a.requestId, a]));
+    expect(byId.get(1)?.errorCode).toBe(status.INVALID_ARGUMENT);
+    expect(byId.get(1)?.error).toMatch(/without a window/);
+    expect(byId.get(3)?.errorCode).toBe(status.INVALID_ARGUMENT);
+    expect(byId.get(2)?.errorCode).toBe(0);
+    expect(byId.get(2)?.rows.length).toBe(5);
   });
 
   it('serves Members, Stats, and WatchMembers as a snapshot then events', async () => {
