@@ -171,7 +171,9 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
       const shape = JSON.stringify([window.group, window.by, window.filters ?? null, window.memberNetworks]);
       this.recent.delete(shape);
       this.recent.set(shape, { request, askedAtMs: this.nowMs() });
-      if (this.recent.size > this.options.tableCacheEntries) {
+      // Half the cache: until queries move to a new second they read the previous second's tables, so
+      // each prewarmed question holds two tables for a while; more questions would evict the tables in use.
+      if (this.recent.size > Math.max(1, Math.floor(this.options.tableCacheEntries / 2))) {
         this.recent.delete(this.recent.keys().next().value as string);
       }
     }

@@ -219,6 +219,32 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     expect(answer.rows.length).toBe(10);
   });
 
+  it('prewarms at most half the cache in questions, so the tables queries still read stay cached', () => {
+    const store = filledStore(6_000, 10);
+    const now = (EPOCH_SECOND + 10) * 1000;
+    const engine = engineOf(store, () => now);
+    const windowOf = (group: GroupingCode): MergeWindow => ({
+      group,
+      by: Metric.METRIC_BYTES,
+      fromSecond: EPOCH_SECOND,
+      toSecond: EPOCH_SECOND + 9,
+      filters: undefined,
+      memberNetworks: [],
+    });
+    const asked = [GroupingCode.GROUPING_PORT, GroupingCode.GROUPING_SRC, GroupingCode.GROUPING_DST];
+    for (const group of asked) engine.mergeNow(phaseOne(windowOf(group)));
+    const facts = new FactsBuffer();
+    store.addPacket(facts.load(randomFlow(new SeededRandom(8)), 0x18), 700, EPOCH_SECOND + 10, 0);
+    store.advanceTo(EPOCH_SECOND + 11);
+    engine.prewarm();
+    while (engine.prewarmStep(1000)) {}
+    // The two most recent questions (a cache of 4 holds their old and new tables).
+    expect(engine.tablesPrewarmed).toBe(2);
+    const built = engine.tablesBuiltOnDemand;
+    for (const group of asked.slice(1)) engine.mergeNow(phaseOne(windowOf(group)));
+    expect(engine.tablesBuiltOnDemand).toBe(built);
+  });
+
   it('forgets questions not asked within the table TTL, and a query finishes a table still being built', () => {
     const store = filledStore(20_000, 10);
     let now = (EPOCH_SECOND + 10) * 1000;
