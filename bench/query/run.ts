@@ -238,20 +238,28 @@ async function measureSize(
       call<TopTalkersResponse>((cb) =>
         client.topTalkers(topRequest(), new Metadata(), { deadline: Date.now() + 20_000 }, cb),
       );
-    let t = performance.now();
+    const t = performance.now();
     const warm = await ask();
     const firstQueryMs = performance.now() - t;
     log(`first query (tables built) ${firstQueryMs.toFixed(0)} ms`);
     for (let i = 0; i < 5; i++) await ask();
-    const latencies: number[] = [];
-    let last = warm;
-    let exact = true;
-    for (let i = 0; i < options.queries; i++) {
-      t = performance.now();
-      last = await ask();
-      latencies.push(performance.now() - t);
-      exact &&= last.exact;
-    }
+    /** `options.queries` queries one after another: their latencies, the last answer, all exact. */
+    const timeQueries = async () => {
+      const times: number[] = [];
+      let answer = warm;
+      let allExact = true;
+      for (let i = 0; i < options.queries; i++) {
+        const began = performance.now();
+        answer = await ask();
+        times.push(performance.now() - began);
+        allExact &&= answer.exact;
+      }
+      return { times, answer, allExact };
+    };
+    const hinted = await timeQueries();
+    const latencies = hinted.times;
+    const last = hinted.answer;
+    const exact = hinted.allExact;
     if (process.env.SNIFFMESH_BENCH_DEBUG) {
       log(
         `elapsed on n00 ${last.elapsedMs.toFixed(1)} ms; per-node last-phase ms: ${last.nodes.map((n) => n.latencyMs.toFixed(1)).join(' ')}`,
@@ -275,15 +283,7 @@ async function measureSize(
         worker.send({ type: 'hints', on } satisfies HostHintsMessage);
       });
     await setHints(false);
-    const cold: number[] = [];
-    let coldLast = last;
-    let coldExact = true;
-    for (let i = 0; i < options.queries; i++) {
-      t = performance.now();
-      coldLast = await ask();
-      cold.push(performance.now() - t);
-      coldExact &&= coldLast.exact;
-    }
+    const { times: cold, answer: coldLast, allExact: coldExact } = await timeQueries();
     await setHints(true);
     const noHints = {
       p50: summarize(cold).median,

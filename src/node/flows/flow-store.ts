@@ -102,6 +102,25 @@ interface RangePlan {
   coverage: WindowCoverage;
 }
 
+/**
+ * A range's validated start (-Infinity for "from the beginning", fromSecond <= 0) and the seconds it
+ * asks for (null for "from the beginning"); throws RangeError naming `caller` for a bad range.
+ */
+function checkedRange(
+  caller: string,
+  fromSecond: number,
+  toSecond: number,
+): { from: number; requested: number | null } {
+  if (Number.isNaN(fromSecond) || !Number.isInteger(toSecond) || toSecond < fromSecond) {
+    throw new RangeError(`${caller}: bad range [${fromSecond}, ${toSecond}] (integers, from <= to)`);
+  }
+  const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
+  if (!(from === Number.NEGATIVE_INFINITY || Number.isInteger(from))) {
+    throw new RangeError(`${caller}: fromSecond ${fromSecond} is not a whole second`);
+  }
+  return { from, requested: from === Number.NEGATIVE_INFINITY ? null : toSecond - from + 1 };
+}
+
 function rangeResult(
   plan: RangePlan,
   sums: SlotSums,
@@ -393,14 +412,7 @@ export class FlowStore {
     fromSecond: number,
     toSecond: number,
   ): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
-    if (Number.isNaN(fromSecond) || !Number.isInteger(toSecond) || toSecond < fromSecond) {
-      throw new RangeError(`selectRange: bad range [${fromSecond}, ${toSecond}] (integers, from <= to)`);
-    }
-    const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
-    if (!(from === Number.NEGATIVE_INFINITY || Number.isInteger(from))) {
-      throw new RangeError(`selectRange: fromSecond ${fromSecond} is not a whole second`);
-    }
-    const requested = from === Number.NEGATIVE_INFINITY ? null : toSecond - from + 1;
+    const { from, requested } = checkedRange('selectRange', fromSecond, toSecond);
     return this.readRange(from, toSecond, requested);
   }
 
@@ -458,15 +470,8 @@ export class FlowStore {
    * share working arrays). A stale read's result must not be used.
    */
   beginRangeRead(fromSecond: number, toSecond: number): SteppedRangeRead {
-    if (Number.isNaN(fromSecond) || !Number.isInteger(toSecond) || toSecond < fromSecond) {
-      throw new RangeError(`beginRangeRead: bad range [${fromSecond}, ${toSecond}] (integers, from <= to)`);
-    }
-    const from = fromSecond <= 0 ? Number.NEGATIVE_INFINITY : fromSecond;
-    const plan = this.planRange(
-      from,
-      toSecond,
-      from === Number.NEGATIVE_INFINITY ? null : toSecond - from + 1,
-    );
+    const { from, requested } = checkedRange('beginRangeRead', fromSecond, toSecond);
+    const plan = this.planRange(from, toSecond, requested);
     this.backgroundSums ??= new SlotSums();
     const sums = this.backgroundSums;
     sums.begin(this.table.capacity);
