@@ -16,9 +16,12 @@ import { hasPorts, servicePort } from './protocol-names.js';
  * src, dst, port and proto rows stay whole when a flood of small flows pushes flows out (the flood's
  * victim is the heavy hitter, but most of its bytes arrive in flows that get evicted).
  *
- * Rows are bounded (`maxRows` addresses, `maxRows` services): past that the lightest rows are folded
- * into `otherPackets/otherBytes`, traffic then in no row (a random-source flood's sources, a few
- * packets each). Eviction-time work only: nothing here runs per packet.
+ * Rows are bounded (`maxRows` addresses, `maxRows` services): when a table reaches twice that, its
+ * lightest rows are folded into `otherPackets/otherBytes`, traffic then in no row (a random-source
+ * flood's sources, a few packets each), at once and in place, so a table never holds more than
+ * 2 x maxRows rows and never reallocates once grown to that (one eviction round may add thousands
+ * of addresses to every history slice's residue; growing and pruning those made most of a flood's
+ * garbage). Eviction-time work only: nothing here runs per packet.
  *
  * Address rows live in a GroupAggregator keyed by (version, 4 address words). Their counters use the
  * record's value slots: source side in COL_PACKETS/COL_BYTES, destination side in the COL_FORWARD_*
@@ -37,8 +40,8 @@ const SERVICE_KEY_WORDS = 2;
 const INITIAL_ROWS = 16;
 
 export class EvictedResidue {
-  addresses = new GroupAggregator(ADDRESS_KEY_WORDS, INITIAL_ROWS);
-  services = new GroupAggregator(SERVICE_KEY_WORDS, INITIAL_ROWS);
+  readonly addresses = new GroupAggregator(ADDRESS_KEY_WORDS, INITIAL_ROWS);
+  readonly services = new GroupAggregator(SERVICE_KEY_WORDS, INITIAL_ROWS);
   /** Traffic of folded (lightest) rows: in no address row. */
   otherPackets = 0;
   otherBytes = 0;
@@ -89,6 +92,7 @@ export class EvictedResidue {
     const g = s.group() * GROUP_COLUMNS;
     s.values[g + COL_PACKETS] += packets;
     s.values[g + COL_BYTES] += bytes;
+    this.prune();
   }
 
   /** Adds every row of `other` (merging history slices, or summing a window). */
@@ -97,66 +101,80 @@ export class EvictedResidue {
     this.bytes += other.bytes;
     this.otherPackets += other.otherPackets;
     this.otherBytes += other.otherBytes;
-    copyRows(other.addresses, this.addresses, ADDRESS_SELF_BYTES);
-    copyRows(other.services, this.services, COL_PACKETS);
+    this.copyRows(other.addresses, this.addresses, ADDRESS_SELF_BYTES);
+    this.copyRows(other.services, this.services, COL_PACKETS);
+  }
+
+  /** Adds the rows of `from` into `to` (one of this residue's tables), value slots [firstValue, COL_FLOWS]. */
+  private copyRows(from: GroupAggregator, to: GroupAggregator, firstValue: number): void {
+    const width = from.keyWords;
+    for (let g = 0; g < from.count; g++) {
+      for (let w = 0; w < width; w++) to.key[w] = from.keys[g * GROUP_KEY_STRIDE + w];
+      const base = to.group() * GROUP_COLUMNS;
+      const fromBase = g * GROUP_COLUMNS;
+      for (let c = firstValue; c <= COL_FLOWS; c++) to.values[base + c] += from.values[fromBase + c];
+      this.prune();
+    }
   }
 
   /**
    * Keeps the heaviest `maxRows` address rows and services, folding the rest into `other`, once a table
-   * holds twice that (so the sort is paid once per maxRows new rows, not on every eviction round).
+   * holds twice that (so the sort is paid once per maxRows new rows).
    */
-  prune(): void {
-    if (this.addresses.count > 2 * this.maxRows) {
-      const { kept, droppedPackets, droppedBytes } = keepHeaviest(this.addresses, this.maxRows, true);
-      this.addresses = kept;
-      this.otherPackets += droppedPackets;
-      this.otherBytes += droppedBytes;
+  private prune(): void {
+    // At (not past) twice maxRows: a table then fits 2 x maxRows rounded up to a power of two.
+    if (this.addresses.count >= 2 * this.maxRows) {
+      const dropped = keepHeaviest(this.addresses, this.maxRows, true);
+      this.otherPackets += dropped.packets;
+      this.otherBytes += dropped.bytes;
     }
-    if (this.services.count > 2 * this.maxRows) {
-      this.services = keepHeaviest(this.services, this.maxRows, false).kept;
-    }
+    if (this.services.count >= 2 * this.maxRows) keepHeaviest(this.services, this.maxRows, false);
   }
 }
 
-/** Adds the rows of `from` into `to`, value slots [firstValue, COL_FLOWS]. */
-function copyRows(from: GroupAggregator, to: GroupAggregator, firstValue: number): void {
-  const width = from.keyWords;
-  for (let g = 0; g < from.count; g++) {
-    for (let w = 0; w < width; w++) to.key[w] = from.keys[g * GROUP_KEY_STRIDE + w];
-    const base = to.group() * GROUP_COLUMNS;
-    const fromBase = g * GROUP_COLUMNS;
-    for (let c = firstValue; c <= COL_FLOWS; c++) to.values[base + c] += from.values[fromBase + c];
-  }
-}
+/** Working arrays of keepHeaviest, reused (it runs synchronously, one table at a time). */
+let scratchWeights = new Float64Array(0);
+let scratchSorted = new Float64Array(0);
+let scratchKeep = new Uint8Array(0);
 
 /**
- * A copy of `table` with only its `maxRows` heaviest rows by bytes (both sides for addresses); returns the
- * traffic of the dropped rows (for address rows: source side plus destination side, self traffic once).
+ * Keeps only the `maxRows` heaviest rows of `table` by bytes (both sides for addresses), in place;
+ * returns the traffic of the dropped rows (for address rows: source side plus destination side, self
+ * traffic once; nothing is summed for service rows).
  */
 function keepHeaviest(
   table: GroupAggregator,
   maxRows: number,
   addressRows: boolean,
-): { kept: GroupAggregator; droppedPackets: number; droppedBytes: number } {
+): { packets: number; bytes: number } {
+  const count = table.count;
+  if (scratchWeights.length < count) {
+    scratchWeights = new Float64Array(count * 2);
+    scratchSorted = new Float64Array(count * 2);
+    scratchKeep = new Uint8Array(count * 2);
+  }
+  const weights = scratchWeights;
+  const keep = scratchKeep;
   const v = table.values;
-  const weights = new Float64Array(table.count);
-  for (let g = 0; g < table.count; g++) {
+  for (let g = 0; g < count; g++) {
     const base = g * GROUP_COLUMNS;
     weights[g] = addressRows
       ? v[base + ADDRESS_SRC_BYTES] + v[base + ADDRESS_DST_BYTES]
       : v[base + COL_BYTES];
   }
   // The maxRows-th heaviest weight, from a typed-array sort (no comparator calls).
-  const sorted = weights.slice().sort();
-  const threshold = sorted[sorted.length - maxRows];
-  const kept = new GroupAggregator(table.keyWords, maxRows);
+  const sorted = scratchSorted.subarray(0, count);
+  sorted.set(weights.subarray(0, count));
+  sorted.sort();
+  const threshold = sorted[count - maxRows];
+  let kept = 0;
   let droppedPackets = 0;
   let droppedBytes = 0;
-  const firstValue = addressRows ? ADDRESS_SELF_BYTES : COL_PACKETS;
-  for (let g = 0; g < table.count; g++) {
+  for (let g = 0; g < count; g++) {
     const base = g * GROUP_COLUMNS;
     // Heavier than the threshold stays; at the threshold, rows stay while there is room.
-    if (weights[g] < threshold || (weights[g] === threshold && kept.count >= maxRows)) {
+    if (weights[g] < threshold || (weights[g] === threshold && kept >= maxRows)) {
+      keep[g] = 0;
       if (addressRows) {
         droppedPackets +=
           v[base + ADDRESS_SRC_PACKETS] + v[base + ADDRESS_DST_PACKETS] - v[base + ADDRESS_SELF_PACKETS];
@@ -165,9 +183,9 @@ function keepHeaviest(
       }
       continue;
     }
-    for (let w = 0; w < table.keyWords; w++) kept.key[w] = table.keys[g * GROUP_KEY_STRIDE + w];
-    const to = kept.group() * GROUP_COLUMNS;
-    for (let c = firstValue; c <= COL_FLOWS; c++) kept.values[to + c] = v[base + c];
+    keep[g] = 1;
+    kept++;
   }
-  return { kept, droppedPackets, droppedBytes };
+  table.retain(keep);
+  return { packets: droppedPackets, bytes: droppedBytes };
 }

@@ -16,15 +16,17 @@ import {
   STAT_RETAINED_BYTES,
   STAT_RETAINED_PACKETS,
 } from './flow-table.js';
+import { HistoryEntryArena } from './history-entry-arena.js';
 import { HistorySlice } from './history-slice.js';
 import type { LocalNetworks } from './local-networks.js';
 import { SlotSums } from './slot-sums.js';
 
 /**
- * Default flow budget. A flow costs 128 bytes of record, 16 bytes of index and 24 of cold data, plus up
- * to HISTORY_ENTRIES_PER_FLOW_BUDGET history entries of 20 bytes: about 230 bytes, so 500k flows stay
- * under ~120 MB of tables (peak RSS ~225 MB with Node itself on a 3.7 M-flow file). It holds the
- * benchmark's 370k flows without eviction; beyond it the lightest flows are evicted (evictLightest()).
+ * Default flow budget. A flow costs 128 bytes of record, 16 bytes of index and 24 of cold data, plus
+ * history: HISTORY_ENTRIES_PER_FLOW_BUDGET entries of 20 bytes live, in an arena of HISTORY_ARENA_ENTRIES_PER_FLOW
+ * (100 bytes) of which about 1.5x the live entries is ever resident. So 500k flows stay under ~140 MB
+ * of tables. It holds the benchmark's 370k flows without eviction; beyond it the lightest flows are
+ * evicted (evictLightest()).
  */
 export const DEFAULT_MAX_FLOWS = 500_000;
 /** How far back windowed questions can reach ("top talkers in the last N seconds", N <= this). */
@@ -45,6 +47,12 @@ export const HISTORY_TIERS: readonly { spanSeconds: number; untilAgeSeconds: num
  * history still reaches.
  */
 export const HISTORY_ENTRIES_PER_FLOW_BUDGET = 3;
+/**
+ * Arena entries per flow of the budget (history-entry-arena.ts): the history budget, plus one closing
+ * second or merge that may add up to one entry per flow before the budget is enforced again, plus one
+ * per flow of slack so that compactions (copies of the live history) stay rare when history is full.
+ */
+const HISTORY_ARENA_ENTRIES_PER_FLOW = HISTORY_ENTRIES_PER_FLOW_BUDGET + 2;
 /**
  * Evict this fraction of the table at once when it is full, so one pass over the table (the cost of an
  * eviction round) is paid once per maxFlows/4 new flows. Larger fractions forget more light flows
@@ -84,7 +92,7 @@ export interface FlowSelection {
 
 /** A range read done in steps (FlowStore.beginRangeRead). */
 export interface SteppedRangeRead {
-  /** Sums slices until all are read or performance.now() passes `untilMs`; returns true when done. */
+  /** Sums slices until all are read or performance.now() passes `untilMs`; returns true when done (or stale). */
   advance(untilMs: number): boolean;
   /** The store evicted flows or began another stepped read meanwhile: the result must not be used. */
   readonly stale: boolean;
@@ -205,7 +213,9 @@ export class FlowStore {
   private historyStartSecond = Number.NEGATIVE_INFINITY;
   /** The second being counted; -1 before the first packet. */
   private openSecond = -1;
-  private openSlice: HistorySlice = new HistorySlice(0, 1, 0);
+  private openSlice: HistorySlice = new HistorySlice(0, 1);
+  /** The entries of every closed slice. */
+  private readonly history: HistoryEntryArena;
   private openStamp = 1;
   private touched = new Int32Array(1024);
   private touchedCount = 0;
@@ -227,6 +237,9 @@ export class FlowStore {
   private readonly residueAllTime: EvictedResidue;
   /** Slots chosen for eviction in the current round (by slot). */
   private evictMark = new Uint8Array(0);
+  /** Working arrays of eviction rounds, reused: garbage per round added up in a flood. */
+  private readonly evictSample = new Float64Array(EVICT_SAMPLE);
+  private evictVictims = new Int32Array(0);
   /** Newest second any frame carried (the open second may be later after closeAll or a live clock). */
   private newestSecond = -1;
 
@@ -247,6 +260,7 @@ export class FlowStore {
     this.localNetworks =
       options.localNetworks && options.localNetworks.size > 0 ? options.localNetworks : null;
     this.historyEntryBudget = maxFlows * HISTORY_ENTRIES_PER_FLOW_BUDGET;
+    this.history = new HistoryEntryArena(maxFlows * HISTORY_ARENA_ENTRIES_PER_FLOW);
     this.residueAllTime = new EvictedResidue(Math.max(RESIDUE_ROWS_ALL_TIME_MIN, Math.floor(maxFlows / 8)));
   }
 
@@ -325,6 +339,11 @@ export class FlowStore {
 
   get historyEntryCount(): number {
     return this.historyEntries;
+  }
+
+  /** How often the history arena moved the live history to its front (history-entry-arena.ts). */
+  get historyCompactions(): number {
+    return this.history.compactions;
   }
 
   /**
@@ -457,17 +476,18 @@ export class FlowStore {
   ): { flows: FlowSelection; totals: TrafficTotals; coverage: WindowCoverage } {
     const plan = this.planRange(fromSecond, toSecond, requestedSeconds);
     this.sums.begin(this.table.capacity);
-    for (const slice of plan.slices) this.sums.addSlice(slice, this.table, plan.stale);
+    for (const slice of plan.slices) this.sums.addSlice(slice, this.history, this.table, plan.stale);
     return rangeResult(plan, this.sums);
   }
 
   /**
    * selectRange(fromSecond, toSecond) in steps, for a caller that must go on counting and answering
    * between them (a capturing node preparing the next second's tables: FlowStoreQueryEngine.prewarm).
-   * Closed slices never change, so the steps read the data of the range as it was when the read began;
-   * what can go wrong meanwhile is said by `stale`: flows were evicted (history entries of the range
-   * may then name slots that other flows took), or another stepped read began (one at a time: they
-   * share working arrays). A stale read's result must not be used.
+   * Closed slices change only by eviction, so the steps read the data of the range as it was when the
+   * read began; what can go wrong meanwhile is said by `stale`: flows were evicted (history entries of
+   * the range may then name slots that other flows took), a slice of the range not read yet was dropped
+   * (merged or expired) and the history arena compacted over its entries, or another stepped read began
+   * (one at a time: they share working arrays). A stale read's result must not be used.
    */
   beginRangeRead(fromSecond: number, toSecond: number): SteppedRangeRead {
     const { from, requested } = checkedRange('beginRangeRead', fromSecond, toSecond);
@@ -478,15 +498,27 @@ export class FlowStore {
     const owner = {};
     this.backgroundOwner = owner;
     const evictedAtStart = this.evictedFlows;
+    const compactionsAtStart = this.history.compactions;
     let next = 0;
     const store = this;
+    const unreadEntriesLost = (): boolean => {
+      if (store.history.compactions === compactionsAtStart) return false;
+      for (let i = next; i < plan.slices.length; i++)
+        if ((plan.slices[i] as HistorySlice).released) return true;
+      return false;
+    };
     const read: SteppedRangeRead = {
       get stale() {
-        return store.backgroundOwner !== owner || store.evictedFlows !== evictedAtStart;
+        return (
+          store.backgroundOwner !== owner || store.evictedFlows !== evictedAtStart || unreadEntriesLost()
+        );
       },
       advance(untilMs: number): boolean {
+        // A stale read stops (its result is not used): its unread entries may be another slice's by now.
+        // Nothing changes during one call, so checking once is enough.
+        if (read.stale) return true;
         while (next < plan.slices.length) {
-          sums.addSlice(plan.slices[next++] as HistorySlice, store.table, plan.stale);
+          sums.addSlice(plan.slices[next++] as HistorySlice, store.history, store.table, plan.stale);
           if (performance.now() >= untilMs) break;
         }
         return next >= plan.slices.length;
@@ -548,7 +580,8 @@ export class FlowStore {
       stale: { packets: 0, bytes: 0 },
       coverage: {
         requestedSeconds,
-        fromSecond: from === Number.POSITIVE_INFINITY ? null : from,
+        // A coarse slice merged after older seconds were dropped starts before the history does.
+        fromSecond: from === Number.POSITIVE_INFINITY ? null : Math.max(from, this.historyStartSecond),
         toSecond: nothingCounted ? null : readTo,
         complete,
       },
@@ -591,7 +624,7 @@ export class FlowStore {
   private evictLightest(): void {
     const t = this.table;
     const limit = t.slotLimit;
-    const sample = new Float64Array(Math.min(EVICT_SAMPLE, t.count));
+    const sample = this.evictSample.subarray(0, Math.min(EVICT_SAMPLE, t.count));
     const stride = Math.max(1, Math.floor(limit / sample.length));
     let s = 0;
     for (let slot = 0; slot < limit && s < sample.length; slot += stride) {
@@ -600,7 +633,9 @@ export class FlowStore {
     const sorted = sample.subarray(0, s).sort();
     const threshold = sorted.length > 0 ? sorted[Math.floor(sorted.length * EVICT_FRACTION)] : 0;
     const target = Math.max(1, Math.floor(t.count * EVICT_FRACTION));
-    const victims = new Int32Array(target);
+    if (this.evictVictims.length < target)
+      this.evictVictims = new Int32Array(Math.ceil(t.maxFlows * EVICT_FRACTION) + 1);
+    const victims = this.evictVictims;
     let n = 0;
     // One pass: every flow at or below the threshold, until the target is reached.
     for (let slot = 0; slot < limit && n < target; slot++) {
@@ -642,33 +677,33 @@ export class FlowStore {
         st[s + STAT_OPEN_BYTES] = 0;
       }
     }
+    const entrySlots = this.history.slots;
+    const entryPackets = this.history.packets;
+    const entryBytes = this.history.bytes;
     for (const slice of this.slices) {
       const last = slice.lastSecond;
-      let kept = 0;
+      const start = slice.offset;
+      const end = start + slice.length;
+      let kept = start;
       const before = slice.residue === null ? 0 : slice.residue.rows;
-      for (let e = 0; e < slice.length; e++) {
-        const slot = slice.slots[e];
+      for (let e = start; e < end; e++) {
+        const slot = entrySlots[e];
         if (mark[slot] === 1 && t.insertedAtSecond(slot) <= last) {
-          this.residueOf(slice).addFlow(rec, slot * REC_INTS, slice.packets[e], slice.bytes[e]);
+          this.residueOf(slice).addFlow(rec, slot * REC_INTS, entryPackets[e], entryBytes[e]);
           continue;
         }
-        slice.slots[kept] = slot;
-        slice.packets[kept] = slice.packets[e];
-        slice.bytes[kept] = slice.bytes[e];
+        entrySlots[kept] = slot;
+        entryPackets[kept] = entryPackets[e];
+        entryBytes[kept] = entryBytes[e];
         kept++;
       }
-      if (kept === slice.length) continue;
-      this.historyEntries -= slice.length - kept;
-      // Shrink in place, and copy to a smaller array only when half is unused: copying every slice on
-      // every eviction round made garbage faster than GC freed it.
-      slice.length = kept;
-      if (kept < slice.slots.length / 2) slice.trim();
+      if (kept === end) continue;
+      this.historyEntries -= end - kept;
+      // Shrunk in place: the freed tail of the slice is a hole until the arena's next compaction.
+      slice.length = kept - start;
       const residue = slice.residue!;
-      residue.prune();
       this.historyEntries += residue.rows - before;
     }
-    openResidue.prune();
-    this.residueAllTime.prune();
     for (let i = 0; i < n; i++) {
       mark[victims[i]] = 0;
       t.remove(victims[i]);
@@ -689,9 +724,12 @@ export class FlowStore {
       const touched = this.touched;
       const count = this.touchedCount;
       const st = t.stats;
-      const slots = new Int32Array(count);
-      const packets = new Float64Array(count);
-      const bytes = new Float64Array(count);
+      // A slot appears in `touched` more than once when its flow was evicted and the slot reused within
+      // the second, but only one listing still has open counts: at most one entry per slot.
+      const at = this.history.reserve(Math.min(count, t.capacity), this.slices);
+      const slots = this.history.slots;
+      const packets = this.history.packets;
+      const bytes = this.history.bytes;
       let n = 0;
       for (let i = 0; i < count; i++) {
         const slot = touched[i];
@@ -699,20 +737,16 @@ export class FlowStore {
         const p = st[s + STAT_OPEN_PACKETS];
         if (p === 0) continue;
         const b = st[s + STAT_OPEN_BYTES];
-        slots[n] = slot;
-        packets[n] = p;
-        bytes[n] = b;
+        slots[at + n] = slot;
+        packets[at + n] = p;
+        bytes[at + n] = b;
         n++;
         st[s + STAT_RETAINED_PACKETS] += p;
         st[s + STAT_RETAINED_BYTES] += b;
         st[s + STAT_OPEN_PACKETS] = 0;
         st[s + STAT_OPEN_BYTES] = 0;
       }
-      slice.slots = slots;
-      slice.packets = packets;
-      slice.bytes = bytes;
-      slice.length = n;
-      slice.trim();
+      this.history.commit(slice, at, n);
       if (slice.framePackets > 0 || n > 0) {
         this.slices.push(slice);
         this.historyEntries += n + (slice.residue === null ? 0 : slice.residue.rows);
@@ -723,7 +757,7 @@ export class FlowStore {
     this.touchedCount = 0;
     this.openStamp = (this.openStamp + 1) >>> 0 || 1;
     this.openSecond = second;
-    this.openSlice = new HistorySlice(second, 1, 0);
+    this.openSlice = new HistorySlice(second, 1);
     this.expireHistory(second);
     this.mergeOldSlices(second);
     this.enforceHistoryBudget();
@@ -744,12 +778,17 @@ export class FlowStore {
     if (slice.lastSecond + 1 > this.historyStartSecond) this.historyStartSecond = slice.lastSecond + 1;
     const t = this.table;
     const last = slice.lastSecond;
-    for (let e = 0; e < slice.length; e++) {
-      const slot = slice.slots[e];
+    const entrySlots = this.history.slots;
+    const entryPackets = this.history.packets;
+    const entryBytes = this.history.bytes;
+    const end = slice.offset + slice.length;
+    for (let e = slice.offset; e < end; e++) {
+      const slot = entrySlots[e];
       if (t.insertedAtSecond(slot) > last) continue;
-      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_PACKETS] -= slice.packets[e];
-      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_BYTES] -= slice.bytes[e];
+      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_PACKETS] -= entryPackets[e];
+      t.stats[slot * STAT_DOUBLES + STAT_RETAINED_BYTES] -= entryBytes[e];
     }
+    slice.released = true;
     this.historyEntries -= slice.length + (slice.residue === null ? 0 : slice.residue.rows);
   }
 
@@ -776,8 +815,9 @@ export class FlowStore {
         ) {
           j++;
         }
-        const merged = this.mergeSlices(this.slices.slice(i, j), bucketStart, nextSpan);
-        this.slices.splice(i, j - i, merged);
+        // Out of the list first: the merged slice's room may be made by compacting the others.
+        const group = this.slices.splice(i, j - i);
+        this.slices.splice(i, 0, this.mergeSlices(group, bucketStart, nextSpan));
         i++;
       }
     }
@@ -786,23 +826,21 @@ export class FlowStore {
   private mergeSlices(group: HistorySlice[], startSecond: number, spanSeconds: number): HistorySlice {
     const sums = this.sums;
     sums.begin(this.table.capacity);
-    const merged = new HistorySlice(startSecond, spanSeconds, 0);
+    const merged = new HistorySlice(startSecond, spanSeconds);
     const stale = { packets: 0, bytes: 0 };
     let before = 0;
     for (const slice of group) {
       merged.addCountersOf(slice);
       before += slice.length + (slice.residue === null ? 0 : slice.residue.rows);
       if (slice.residue !== null) this.residueOf(merged).addAll(slice.residue);
-      sums.addSlice(slice, this.table, stale);
+      sums.addSlice(slice, this.history, this.table, stale);
+      slice.released = true;
     }
     merged.evictedPackets += stale.packets;
     merged.evictedBytes += stale.bytes;
-    const entries = sums.copyOut();
-    merged.slots = entries.slots;
-    merged.packets = entries.packets;
-    merged.bytes = entries.bytes;
-    merged.length = entries.slots.length;
-    merged.residue?.prune();
+    const at = this.history.reserve(sums.count, this.slices);
+    sums.copyInto(this.history, at);
+    this.history.commit(merged, at, sums.count);
     this.historyEntries += merged.length + (merged.residue === null ? 0 : merged.residue.rows) - before;
     return merged;
   }

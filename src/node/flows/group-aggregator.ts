@@ -98,6 +98,34 @@ export class GroupAggregator {
     }
   }
 
+  /**
+   * Keeps only the groups g with keep[g] === 1, in their order, in place: no new arrays, so pruning a
+   * bounded table over and over (evicted-residue.ts) makes no garbage. Group indexes change.
+   */
+  retain(keep: Uint8Array): void {
+    const keys = this.keys;
+    let k = 0;
+    for (let g = 0; g < this.count; g++) {
+      if (keep[g] !== 1) continue;
+      // A record is GROUP_KEY_STRIDE int32 words: key words and counters (the values view) together.
+      if (k !== g) keys.copyWithin(k * GROUP_KEY_STRIDE, g * GROUP_KEY_STRIDE, (g + 1) * GROUP_KEY_STRIDE);
+      k++;
+    }
+    // New groups start from zeroed records (group() writes only the key).
+    keys.fill(0, k * GROUP_KEY_STRIDE, this.count * GROUP_KEY_STRIDE);
+    this.count = k;
+    const index = this.index;
+    const mask = this.mask;
+    index.fill(0);
+    for (let g = 0; g < k; g++) {
+      const h = hashKeyAt(keys, g * GROUP_KEY_STRIDE, this.keyWords);
+      let b = h & mask;
+      while (index[2 * b] !== 0) b = (b + 1) & mask;
+      index[2 * b] = g + 1;
+      index[2 * b + 1] = h;
+    }
+  }
+
   private grow(): void {
     const capacity = this.capacity * 2;
     const buffer = new ArrayBuffer(capacity * RECORD_BYTES);
@@ -121,8 +149,13 @@ export class GroupAggregator {
 
 /** FNV-1a over the key words with a final mix (linear probing needs well-spread low bits). */
 function hashKey(key: Int32Array, width: number): number {
+  return hashKeyAt(key, 0, width);
+}
+
+/** hashKey of the key at words [at, at + width) of `words`. */
+function hashKeyAt(words: Int32Array, at: number, width: number): number {
   let h = 0x811c9dc5;
-  for (let w = 0; w < width; w++) h = Math.imul(h ^ key[w], 0x01000193);
+  for (let w = 0; w < width; w++) h = Math.imul(h ^ words[at + w], 0x01000193);
   h ^= h >>> 15;
   h = Math.imul(h, 0x2c1b3c6d);
   h ^= h >>> 13;

@@ -5,18 +5,19 @@ import type { EvictedResidue } from './evicted-residue.js';
  * The traffic of one closed stretch of time (1 s for recent data, coarser further back): per flow slot
  * the packets and bytes counted in it, plus the frame totals that do not belong to any kept flow.
  *
- * Entries name flow-table slots. A slot may have been reused by another flow since: an entry is valid
- * only when the slot's current occupant arrived no later than the slice's last second (see
- * FlowTable.insertedAtSecond); stale entries count as evicted traffic.
+ * Entries (in the store's HistoryEntryArena) name flow-table slots. A slot may have been reused by
+ * another flow since: an entry is valid only when the slot's current occupant arrived no later than the
+ * slice's last second (see FlowTable.insertedAtSecond); stale entries count as evicted traffic.
  */
 export class HistorySlice {
   readonly startSecond: number;
   /** Length in seconds: 1, 10 or 60 (see flow-store.ts for the tiers). */
   readonly spanSeconds: number;
-  slots: Int32Array;
-  packets: Float64Array;
-  bytes: Float64Array;
+  /** The slice's entries are [offset, offset + length) of the store's HistoryEntryArena. */
+  offset = 0;
   length = 0;
+  /** Dropped from history (expired, over budget or merged): its entries survive only until a compaction. */
+  released = false;
   /** Every frame in the slice, decoded or not. */
   framePackets = 0;
   frameBytes = 0;
@@ -29,33 +30,13 @@ export class HistorySlice {
   /** Traffic of flows evicted from the table while this slice held entries for them, per address/service. */
   residue: EvictedResidue | null = null;
 
-  constructor(startSecond: number, spanSeconds: number, entryCapacity: number) {
+  constructor(startSecond: number, spanSeconds: number) {
     this.startSecond = startSecond;
     this.spanSeconds = spanSeconds;
-    this.slots = new Int32Array(entryCapacity);
-    this.packets = new Float64Array(entryCapacity);
-    this.bytes = new Float64Array(entryCapacity);
   }
 
   get lastSecond(): number {
     return this.startSecond + this.spanSeconds - 1;
-  }
-
-  append(slot: number, packets: number, bytes: number): void {
-    if (this.length === this.slots.length) this.reserve(Math.max(16, this.length * 2));
-    this.slots[this.length] = slot;
-    this.packets[this.length] = packets;
-    this.bytes[this.length] = bytes;
-    this.length++;
-  }
-
-  /** Frees the unused tail once the slice is complete. */
-  trim(): void {
-    if (this.length < this.slots.length) {
-      this.slots = this.slots.slice(0, this.length);
-      this.packets = this.packets.slice(0, this.length);
-      this.bytes = this.bytes.slice(0, this.length);
-    }
   }
 
   /** Adds the non-entry counters of `other` (frame totals, undecoded, evicted) to this slice. */
@@ -68,17 +49,5 @@ export class HistorySlice {
     }
     this.evictedPackets += other.evictedPackets;
     this.evictedBytes += other.evictedBytes;
-  }
-
-  private reserve(n: number): void {
-    const slots = new Int32Array(n);
-    slots.set(this.slots.subarray(0, this.length));
-    this.slots = slots;
-    const packets = new Float64Array(n);
-    packets.set(this.packets.subarray(0, this.length));
-    this.packets = packets;
-    const bytes = new Float64Array(n);
-    bytes.set(this.bytes.subarray(0, this.length));
-    this.bytes = bytes;
   }
 }

@@ -1,4 +1,5 @@
 import type { FlowTable } from './flow-table.js';
+import type { HistoryEntryArena } from './history-entry-arena.js';
 import type { HistorySlice } from './history-slice.js';
 
 /**
@@ -29,7 +30,12 @@ export class SlotSums {
    * Adds the slice's entries. Entries whose slot has a newer occupant than the slice (the flow was evicted
    * and the slot reused) are not the occupant's traffic: they go to `stale` instead.
    */
-  addSlice(slice: HistorySlice, table: FlowTable, stale: { packets: number; bytes: number }): void {
+  addSlice(
+    slice: HistorySlice,
+    arena: HistoryEntryArena,
+    table: FlowTable,
+    stale: { packets: number; bytes: number },
+  ): void {
     // The table may have grown since begin() (a sum read in steps).
     this.ensure(table.capacity);
     const sp = this.packets;
@@ -38,12 +44,16 @@ export class SlotSums {
     const list = this.slots;
     const id = this.id;
     const last = slice.lastSecond;
+    const entrySlots = arena.slots;
+    const entryPackets = arena.packets;
+    const entryBytes = arena.bytes;
+    const end = slice.offset + slice.length;
     let n = this.count;
-    for (let e = 0; e < slice.length; e++) {
-      const slot = slice.slots[e];
+    for (let e = slice.offset; e < end; e++) {
+      const slot = entrySlots[e];
       if (table.insertedAtSecond(slot) > last) {
-        stale.packets += slice.packets[e];
-        stale.bytes += slice.bytes[e];
+        stale.packets += entryPackets[e];
+        stale.bytes += entryBytes[e];
         continue;
       }
       if (stamp[slot] !== id) {
@@ -52,8 +62,8 @@ export class SlotSums {
         sb[slot] = 0;
         list[n++] = slot;
       }
-      sp[slot] += slice.packets[e];
-      sb[slot] += slice.bytes[e];
+      sp[slot] += entryPackets[e];
+      sb[slot] += entryBytes[e];
     }
     this.count = n;
   }
@@ -69,6 +79,20 @@ export class SlotSums {
       bytes[i] = this.bytes[slot];
     }
     return { slots: this.slots.slice(0, n), packets, bytes };
+  }
+
+  /** Writes the summed slots and their sums into the arena's arrays from `offset` (room reserved by the caller). */
+  copyInto(arena: HistoryEntryArena, offset: number): void {
+    const n = this.count;
+    const slots = arena.slots;
+    const packets = arena.packets;
+    const bytes = arena.bytes;
+    for (let i = 0; i < n; i++) {
+      const slot = this.slots[i];
+      slots[offset + i] = slot;
+      packets[offset + i] = this.packets[slot];
+      bytes[offset + i] = this.bytes[slot];
+    }
   }
 
   private ensure(capacity: number): void {
