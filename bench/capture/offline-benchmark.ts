@@ -2,7 +2,7 @@
  * The offline measurement procedure: one generated capture, page-cached, read by sniffmesh and its
  * peers in alternating rounds (1 warm-up, then `runs` measured), so that load changes on the shared
  * machine hit every tool alike; medians and ranges, ratios taken round by round. Then correctness
- * against the ground truth and memory use with ten times the flows.
+ * against the ground truth and memory use with ten times the flows, under several flow budgets.
  */
 
 import { execFileSync } from 'node:child_process';
@@ -39,6 +39,12 @@ const TARGET_PACKETS_PER_SECOND = 3.5e6;
 const TARGET_MAX_WALL_RATIO_TO_TCPDUMP = 1.5;
 const TARGET_MIN_SPEEDUP = 10;
 const TARGET_MAX_PEAK_RSS_BYTES = 250e6;
+/**
+ * "Flat" memory at 10x flows: with a budget that both files fill, peak RSS on the 10x file at most this
+ * multiple of the base file's. Not 1.0: the 10x file fills history slices faster (more distinct flows
+ * per second), up to the history budget that --max-flows sets.
+ */
+const TARGET_MAX_FLATNESS_RATIO = 1.1;
 
 export interface OfflineOptions {
   runs: number;
@@ -46,8 +52,11 @@ export interface OfflineOptions {
   tools: ToolId[];
   /** Command prefix that starts sniffmesh (node + main.js, or a stand-in). */
   sniffmeshPrefix: string[];
-  /** Extra sniffmesh arguments for the memory-flatness runs (e.g. --max-flows N). */
-  memoryArgs: string[];
+  /**
+   * Flow budgets of the memory-flatness runs: --max-flows N, or null for sniffmesh's default. Flatness is
+   * only expected under budgets the base file fills too (below its flow count).
+   */
+  memoryBudgets: (number | null)[];
   /** The memory-flatness file has `flows * manyFlowsFactor` flows; 0 skips the check. */
   manyFlowsFactor: number;
   memoryRuns: number;
@@ -269,10 +278,15 @@ export async function runOfflineBenchmark(options: OfflineOptions): Promise<Offl
       }
     }
     if (options.manyFlowsFactor > 0 && sniffmeshUsable) {
-      try {
-        results.memory = await measureMemoryFlatness(options, capture);
-      } catch (error) {
-        sniffmeshNotes.push(`memory-flatness run failed: ${(error as Error).message}`);
+      results.memory = [];
+      for (const budget of options.memoryBudgets) {
+        try {
+          results.memory.push(await measureMemoryFlatness(options, capture, budget));
+        } catch (error) {
+          sniffmeshNotes.push(
+            `memory-flatness run (${budgetLabel(budget)}) failed: ${(error as Error).message}`,
+          );
+        }
       }
     }
     results.machine.loadAverageEnd = os.loadavg();
@@ -343,9 +357,14 @@ async function checkCorrectness(
   return { comparison, totalsNote, peakRssMiB: mib(result.peakRssBytes) };
 }
 
+function budgetLabel(budget: number | null): string {
+  return budget === null ? 'default --max-flows' : `--max-flows ${budget}`;
+}
+
 async function measureMemoryFlatness(
   options: OfflineOptions,
   base: GeneratedCapture,
+  budget: number | null,
 ): Promise<MemoryFlatness> {
   const manyFlowsOptions: CaptureOptions = {
     ...options.capture,
@@ -359,7 +378,8 @@ async function measureMemoryFlatness(
   options.progress(`page-caching ${manyFlows.pcapPath}`);
   pageCache(manyFlows.pcapPath);
   pageCache(base.pcapPath);
-  const args = ['--group', 'host', '--limit', '10', ...options.memoryArgs];
+  const extraArgs = budget === null ? [] : ['--max-flows', String(budget)];
+  const args = ['--group', 'host', '--limit', '10', ...extraArgs];
   const rss = { base: [] as number[], manyFlows: [] as number[] };
   const notes: string[] = [];
   for (let run = 0; run < options.memoryRuns; run++) {
@@ -371,7 +391,7 @@ async function measureMemoryFlatness(
       const result = await runTimedOk(command, { captureStdout: true, timeoutMs: COMMAND_TIMEOUT_MS });
       rss[which].push(mib(result.peakRssBytes));
       options.progress(
-        `memory run ${run + 1}/${options.memoryRuns} ${capture.truth.flows.distinct} flows: ` +
+        `memory run ${run + 1}/${options.memoryRuns} (${budgetLabel(budget)}) ${capture.truth.flows.distinct} flows: ` +
           `${mib(result.peakRssBytes).toFixed(0)} MiB, ${result.wallSeconds.toFixed(2)} s`,
       );
       const note = sniffmeshTotalsNote(
@@ -385,7 +405,8 @@ async function measureMemoryFlatness(
   const baseRss = summarize(rss.base);
   const manyRss = summarize(rss.manyFlows);
   return {
-    extraArgs: options.memoryArgs,
+    budget,
+    extraArgs,
     base: { flows: base.truth.flows.distinct, packets: base.truth.totals.packets, peakRssMiB: baseRss },
     manyFlows: {
       flows: manyFlows.truth.flows.distinct,
@@ -439,6 +460,20 @@ function checkTargets(results: OfflineResults): TargetCheck[] {
         : `${(peakBytes / 1e6).toFixed(0)} MB (${(peakBytes / MIB_BYTES).toFixed(0)} MiB)`,
     pass: peakBytes === null ? null : peakBytes <= TARGET_MAX_PEAK_RSS_BYTES,
   });
+  for (const memory of results.memory ?? []) {
+    // Only a budget that the base file fills too can show flatness; the others are reported, not judged.
+    if (memory.budget === null || memory.budget >= memory.base.flows) continue;
+    checks.push({
+      description:
+        `sniffmesh memory flat at ${(memory.manyFlows.flows / memory.base.flows).toFixed(0)}x flows with ` +
+        `--max-flows ${memory.budget}: peak RSS ratio <= ${TARGET_MAX_FLATNESS_RATIO}`,
+      value: memory.ratio,
+      display:
+        `${memory.ratio.toFixed(2)} (${memory.base.peakRssMiB.median.toFixed(0)} -> ` +
+        `${memory.manyFlows.peakRssMiB.median.toFixed(0)} MiB)`,
+      pass: memory.ratio <= TARGET_MAX_FLATNESS_RATIO,
+    });
+  }
   const comparison = results.correctness?.comparison;
   checks.push({
     description: 'sniffmesh per-source packets and wire bytes exact for every source',

@@ -33,6 +33,8 @@ export interface TargetCheck {
 }
 
 export interface MemoryFlatness {
+  /** --max-flows of the runs; null = sniffmesh's default. */
+  budget: number | null;
   extraArgs: string[];
   base: { flows: number; packets: number; peakRssMiB: Summary };
   manyFlows: { flows: number; packets: number; peakRssMiB: Summary; file: string };
@@ -67,7 +69,7 @@ export interface OfflineResults {
     overTshark: Summary | null;
   };
   correctness?: { comparison: AddressComparison; totalsNote: string; peakRssMiB: number };
-  memory?: MemoryFlatness;
+  memory?: MemoryFlatness[];
   targets: TargetCheck[];
 }
 
@@ -168,22 +170,27 @@ export function formatOfflineReport(results: OfflineResults): string {
     lines.push(`  ${totalsNote}`);
     for (const example of comparison.examples) lines.push(`  ${example}`);
   }
-  if (results.memory) {
-    const memory = results.memory;
+  if (results.memory && results.memory.length > 0) {
+    const [first] = results.memory as [MemoryFlatness];
     lines.push('');
     lines.push(
-      `Memory flatness (sniffmesh analyze --group host --limit 10${['', ...memory.extraArgs].join(' ')}):`,
+      `Memory flatness (sniffmesh analyze --group host --limit 10; median peak RSS; base file ` +
+        `${first.base.flows} flows, ${(first.base.packets / 1e6).toFixed(2)} M packets; many-flows file ` +
+        `${first.manyFlows.flows} flows, ${(first.manyFlows.packets / 1e6).toFixed(2)} M packets):`,
     );
-    lines.push(
-      `  ${memory.base.flows} flows, ${(memory.base.packets / 1e6).toFixed(2)} M packets: ` +
-        `peak RSS ${memory.base.peakRssMiB.median.toFixed(0)} MiB`,
-    );
-    lines.push(
-      `  ${memory.manyFlows.flows} flows, ${(memory.manyFlows.packets / 1e6).toFixed(2)} M packets: ` +
-        `peak RSS ${memory.manyFlows.peakRssMiB.median.toFixed(0)} MiB`,
-    );
-    lines.push(`  ratio ${memory.ratio.toFixed(2)}`);
-    for (const note of memory.notes) lines.push(`  ${note}`);
+    for (const memory of results.memory) {
+      const fills = memory.budget !== null && memory.budget < memory.base.flows;
+      lines.push(
+        `  ${budgetText(memory.budget).padEnd(22)} ${memory.base.peakRssMiB.median.toFixed(0).padStart(4)} MiB -> ` +
+          `${memory.manyFlows.peakRssMiB.median.toFixed(0).padStart(4)} MiB, ratio ${memory.ratio.toFixed(2)}` +
+          (fills ? ' (both files fill the budget)' : ' (the base file does not fill the budget)'),
+      );
+      for (const note of memory.notes) lines.push(`    ${note}`);
+    }
+    const slope = memoryPerBudgetFlow(results.memory);
+    if (slope !== null) {
+      lines.push(`  memory per flow of budget on the many-flows file: ${slope.toFixed(0)} bytes`);
+    }
   }
   lines.push('');
   lines.push('Targets:');
@@ -236,14 +243,48 @@ export function formatOfflineSummaryMarkdown(results: OfflineResults): string {
         `of ${comparison.expected.toLocaleString('en-US')} sources.`,
     );
   }
-  if (results.memory) {
-    const memory = results.memory;
+  if (results.memory && results.memory.length > 0) {
+    const [first] = results.memory as [MemoryFlatness];
     lines.push(
-      `Peak RSS ${memory.base.peakRssMiB.median.toFixed(0)} MiB with ${memory.base.flows.toLocaleString('en-US')} flows, ` +
-        `${memory.manyFlows.peakRssMiB.median.toFixed(0)} MiB with ${memory.manyFlows.flows.toLocaleString('en-US')} ` +
-        `flows (${memory.ratio.toFixed(2)}x)` +
-        (memory.extraArgs.length > 0 ? ` with \`${memory.extraArgs.join(' ')}\`.` : '.'),
+      '',
+      `Peak RSS with ${first.base.flows.toLocaleString('en-US')} flows and with ` +
+        `${first.manyFlows.flows.toLocaleString('en-US')} flows, per flow budget:`,
+      '',
+      '| budget | base file | 10x flows | ratio |',
+      '| --- | --- | --- | --- |',
     );
+    for (const memory of results.memory) {
+      lines.push(
+        `| ${budgetText(memory.budget)} | ${memory.base.peakRssMiB.median.toFixed(0)} MiB | ` +
+          `${memory.manyFlows.peakRssMiB.median.toFixed(0)} MiB | ${memory.ratio.toFixed(2)} |`,
+      );
+    }
+    const slope = memoryPerBudgetFlow(results.memory);
+    if (slope !== null) {
+      lines.push(
+        '',
+        `On the many-flows file each flow of budget costs ${slope.toFixed(0)} bytes of peak RSS.`,
+      );
+    }
   }
   return lines.join('\n');
+}
+
+function budgetText(budget: number | null): string {
+  return budget === null ? 'default --max-flows' : `--max-flows ${budget}`;
+}
+
+/**
+ * Bytes of peak RSS per flow of budget on the many-flows file (which fills every budget): the slope
+ * between the smallest and the largest explicit budget measured; null with fewer than two.
+ */
+export function memoryPerBudgetFlow(memory: MemoryFlatness[]): number | null {
+  const explicit = memory.filter((m) => m.budget !== null).sort((a, b) => a.budget! - b.budget!);
+  if (explicit.length < 2) return null;
+  const low = explicit[0]!;
+  const high = explicit[explicit.length - 1]!;
+  return (
+    ((high.manyFlows.peakRssMiB.median - low.manyFlows.peakRssMiB.median) * MIB_BYTES) /
+    (high.budget! - low.budget!)
+  );
 }

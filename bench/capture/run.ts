@@ -9,7 +9,9 @@
  *   --tools LIST         sniffmesh,tcpdump,tshark,pmacctd (default all)
  *   --packets/--flows/--hosts/--seed N   generator options (defaults: the 5.33 M-packet capture;
  *                        flows and hosts scale with --packets unless given)
- *   --max-flows N        passed to sniffmesh in the memory-flatness runs
+ *   --memory-budgets L   flow budgets of the memory-flatness runs, comma-separated numbers or
+ *                        'default' (default: default,50000,100000,200000; flatness is judged for
+ *                        the budgets the base file fills, i.e. below its flow count)
  *   --flows-factor N     flows multiplier of the memory-flatness file (default 10; 0 skips the check)
  *   --memory-runs N      runs per file in the memory check (default 2)
  *   --no-correctness     skip the per-source comparison with the ground truth
@@ -34,6 +36,9 @@ import {
 import { ALL_TOOL_IDS, repoRoot, sniffmeshPrefix, type ToolId } from './peer-commands.js';
 import { DEFAULT_TRAFFIC_OPTIONS } from './traffic-plan.js';
 
+/** The default budget, and three that the 370k-flow base file fills (so flatness can be judged). */
+const DEFAULT_MEMORY_BUDGETS = 'default,50000,100000,200000';
+
 function integer(flag: string, text: string | undefined, fallback: number, minimum: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
@@ -53,7 +58,7 @@ function parseOptions(args: string[], progress: (message: string) => void) {
       flows: { type: 'string' },
       hosts: { type: 'string' },
       seed: { type: 'string' },
-      'max-flows': { type: 'string' },
+      'memory-budgets': { type: 'string' },
       'flows-factor': { type: 'string' },
       'memory-runs': { type: 'string' },
       'pmacct-fixed-runs': { type: 'string' },
@@ -72,8 +77,9 @@ function parseOptions(args: string[], progress: (message: string) => void) {
   }
   const seed = integer('seed', values.seed, DEFAULT_TRAFFIC_OPTIONS.seed, 0);
   const prefix = sniffmeshPrefix(repoRoot(), values['sniffmesh-cmd']);
-  const maxFlows = values['max-flows'];
-  if (maxFlows !== undefined) integer('max-flows', maxFlows, 0, 1);
+  const memoryBudgets = (values['memory-budgets'] ?? DEFAULT_MEMORY_BUDGETS)
+    .split(',')
+    .map((text) => (text.trim() === 'default' ? null : integer('memory-budgets', text.trim(), 0, 16)));
   const offline: OfflineOptions = {
     runs: integer('runs', values.runs, 5, 1),
     capture: resolveCaptureOptions({
@@ -84,7 +90,7 @@ function parseOptions(args: string[], progress: (message: string) => void) {
     }),
     tools,
     sniffmeshPrefix: prefix,
-    memoryArgs: maxFlows === undefined ? [] : ['--max-flows', maxFlows],
+    memoryBudgets,
     manyFlowsFactor: integer('flows-factor', values['flows-factor'], 10, 0),
     memoryRuns: integer('memory-runs', values['memory-runs'], 2, 1),
     correctness: !(values['no-correctness'] ?? false),
