@@ -16,7 +16,7 @@ function cleanRate(pps: number | null): string {
 }
 
 function atRate(point: ReceiverSummary['at100k']): string {
-  return point ? `${percent(point.loss)} (sent at ${rate(point.achievedPps)}/s)` : 'not run';
+  return point ? `${percent(point.loss)} (${point.sender} at ${rate(point.achievedPps)}/s)` : 'not run';
 }
 
 export function formatLiveReport(results: LiveResults): string {
@@ -78,7 +78,7 @@ export function formatLiveReport(results: LiveResults): string {
 export function formatLiveSummaryMarkdown(results: LiveResults): string {
   const lines = [
     `Live capture over a veth pair (${results.frames.averageFrameBytes.toFixed(0)} B frames; tcpreplay at rising rates, ` +
-      'trafgen unlimited; `npm run bench:capture -- --live`):',
+      'trafgen rate-limited and unlimited; `npm run bench:capture -- --live`):',
     '',
     `| receiver | highest rate with < ${LOSS_THRESHOLD * 100} % loss | loss at 100 k/s | loss at 500 k/s requested |`,
     '| --- | --- | --- | --- |',

@@ -3,6 +3,7 @@
  *
  *   node dist/bench/capture/live.js [--rates 100000,250000,500000,1000000] [--seconds-per-rate 4]
  *     [--max-packets 1000000] [--trafgen-packets 2000000] [--trafgen-frames 2000]
+ *     [--trafgen-rates 500000,unlimited]
  *     [--receivers sniffmesh,sniffmesh-offloads-off,tcpdump] [--repeats 1] [--frames-snaplen 128] [--sniffmesh-cmd CMD] [--json]
  *
  * Also reachable as `npm run bench:capture -- --live` (after the offline benchmark) or `-- --live-only`.
@@ -27,6 +28,7 @@ export const LIVE_OPTION_SPEC = {
   'max-packets': { type: 'string' },
   'trafgen-packets': { type: 'string' },
   'trafgen-frames': { type: 'string' },
+  'trafgen-rates': { type: 'string' },
   receivers: { type: 'string' },
   repeats: { type: 'string' },
   'frames-snaplen': { type: 'string' },
@@ -64,6 +66,9 @@ export function liveOptionsFrom(
     maxPacketsPerRate: integer('max-packets', values['max-packets'], 1_000_000, 1),
     trafgenPackets: integer('trafgen-packets', values['trafgen-packets'], 2_000_000, 0),
     trafgenFrames: integer('trafgen-frames', values['trafgen-frames'], 2_000, 1),
+    trafgenRates: (values['trafgen-rates'] ?? '500000,unlimited')
+      .split(',')
+      .map((text) => (text === 'unlimited' ? null : integer('trafgen-rates', text, 0, 1))),
     receivers,
     repeats: integer('repeats', values.repeats, 1, 1),
     sniffmeshPrefix: sniffmeshPrefix(repoRoot(), sniffmeshCommand),
