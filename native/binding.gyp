@@ -7,7 +7,7 @@
       'sources': ['packet-socket-helper.c'],
       'defines': ['NAPI_VERSION=8'],
       'cflags': ['-Wall', '-Wextra', '-O2'],
-      'link_settings': { 'libraries': ['-lpcap'] },
+      'link_settings': { 'libraries': ['-lpcap', '-ldl'] },
     },
   ],
 }

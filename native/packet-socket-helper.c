@@ -9,12 +9,14 @@
  * Every function takes and returns plain values; none keeps state. N-API only, so the one binary loads
  * in any thread and any Node version >= 20.
  */
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <node_api.h>
 #include <pcap/pcap.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,6 +172,73 @@ static napi_value restore_stderr(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * packetSocketVersion(fd) -> 0, 1 or 2 (TPACKET_V1, V2, V3): which ring layout libpcap set up.
+ */
+static napi_value packet_socket_version(napi_env env, napi_callback_info info) {
+  int32_t fd;
+  if (!get_int_arg(env, info, 0, &fd)) {
+    napi_throw_type_error(env, NULL, "packetSocketVersion(fd): fd must be an integer");
+    return NULL;
+  }
+  int version = 0;
+  socklen_t length = sizeof version;
+  if (getsockopt(fd, SOL_PACKET, PACKET_VERSION, &version, &length) != 0) {
+    return throw_errno(env, "getsockopt(PACKET_VERSION)", errno);
+  }
+  napi_value result;
+  napi_create_int32(env, version, &result);
+  return result;
+}
+
+/*
+ * setCapImmediateMode(capAddonPath, enabled) -> boolean
+ *
+ * `cap` 0.2.1 looks pcap_set_immediate_mode up once, when it loads, into its exported global
+ * `set_immediate_mode`, and calls it in every open() when it is not NULL. Immediate mode makes libpcap
+ * use a TPACKET_V2 ring: one fixed slot per packet, 64 KiB each on an interface with offloads on, so a
+ * 128 MiB ring holds ~1,000 packets, and one wake-up per packet. With that global NULL, libpcap sets up
+ * TPACKET_V3 (blocks packed with packets of their real size, handed over a block at a time), as tcpdump
+ * gets; nothing else in cap changes. Affects the cap.open() calls that follow, process-wide.
+ * `enabled` puts back the value found the first time. The addon must be loaded already (RTLD_NOLOAD):
+ * false when it is not, or when it has no such global (another version of cap).
+ */
+static void *cap_immediate_mode_function = NULL;
+
+static napi_value set_cap_immediate_mode(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  size_t path_length = 0;
+  bool enabled = false;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
+      napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_length) != napi_ok ||
+      napi_get_value_bool(env, argv[1], &enabled) != napi_ok) {
+    napi_throw_type_error(env, NULL, "setCapImmediateMode(capAddonPath, enabled): a path and a boolean");
+    return NULL;
+  }
+  char *path = malloc(path_length + 1);
+  if (path == NULL) {
+    napi_throw_error(env, NULL, "setCapImmediateMode: out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], path, path_length + 1, &path_length);
+  int done = 0;
+  void *addon = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+  free(path);
+  if (addon != NULL) {
+    void **set_immediate_mode = (void **)dlsym(addon, "set_immediate_mode");
+    if (set_immediate_mode != NULL) {
+      if (*set_immediate_mode != NULL) cap_immediate_mode_function = *set_immediate_mode;
+      *set_immediate_mode = enabled ? cap_immediate_mode_function : NULL;
+      done = !enabled || cap_immediate_mode_function != NULL;
+    }
+    dlclose(addon); /* Only drops the reference RTLD_NOLOAD took. */
+  }
+  napi_value result;
+  napi_get_boolean(env, done, &result);
+  return result;
+}
+
 NAPI_MODULE_INIT() {
   napi_value fn;
   napi_create_function(env, "readPacketStatistics", NAPI_AUTO_LENGTH, read_packet_statistics, NULL,
@@ -184,5 +253,10 @@ NAPI_MODULE_INIT() {
   napi_set_named_property(env, exports, "silenceStderr", fn);
   napi_create_function(env, "restoreStderr", NAPI_AUTO_LENGTH, restore_stderr, NULL, &fn);
   napi_set_named_property(env, exports, "restoreStderr", fn);
+  napi_create_function(env, "packetSocketVersion", NAPI_AUTO_LENGTH, packet_socket_version, NULL, &fn);
+  napi_set_named_property(env, exports, "packetSocketVersion", fn);
+  napi_create_function(env, "setCapImmediateMode", NAPI_AUTO_LENGTH, set_cap_immediate_mode, NULL,
+                       &fn);
+  napi_set_named_property(env, exports, "setCapImmediateMode", fn);
   return exports;
 }

@@ -14,6 +14,7 @@ interface CaptureOptionValues extends ReportOptionValues {
   snaplen: string;
   promisc: boolean;
   disableOffloads?: boolean;
+  immediate?: boolean;
   bufferSize?: string;
   duration?: string;
   refresh: string;
@@ -23,8 +24,9 @@ interface CaptureOptionValues extends ReportOptionValues {
 const MAX_BUFFER_MIB = 2047;
 
 /**
- * With segmentation/receive offloads on, cap's ring holds about a thousand packets and drops start near
- * 100k packets/s (README, "Live capture"): say so once, with the remedy. Silent when ethtool is missing.
+ * With cap's own TPACKET_V2 ring (--immediate, or no native helper) and offloads on, the ring holds about
+ * a thousand packets and drops start near 100k packets/s (README, "Live capture"): say so once, with the
+ * remedy. Silent when ethtool is missing.
  */
 function warnAboutOffloads(interfaceName: string): void {
   let on: string[];
@@ -46,7 +48,8 @@ function countersLine(counters: CaptureCountersMessage, report: TopReport): stri
     counters.kernelDrops === null
       ? `unknown (${counters.kernelDropsUnknownReason})`
       : formatCount(counters.kernelDrops);
-  return `capture ${counters.interfaceName}: seen ${formatCount(counters.frames)} frames, undecoded ${formatCount(undecoded)}, kernel drops ${drops}`;
+  const ring = counters.ring === null ? '' : ` (${counters.ring} ring)`;
+  return `capture ${counters.interfaceName}${ring}: seen ${formatCount(counters.frames)} frames, undecoded ${formatCount(undecoded)}, kernel drops ${drops}`;
 }
 
 /**
@@ -69,6 +72,10 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       '--disable-offloads',
       'switch GRO/GSO/TSO off on the interface while capturing (far less loss with cap; restored afterwards)',
     )
+    .option(
+      '--immediate',
+      "hand each packet over at once (cap's immediate mode: a TPACKET_V2 ring, which loses packets sooner)",
+    )
     .option('-d, --duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)')
     .option('--refresh <seconds>', 'table refresh interval on a terminal', '1');
   addReportOptions(command);
@@ -89,6 +96,7 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       promiscuous: values.promisc,
       bufferSizeBytes,
       disableOffloads: values.disableOffloads === true,
+      immediate: values.immediate === true,
       maxFlows: settings.maxFlows,
       retentionSeconds: settings.retentionSeconds,
       localNets: settings.localNetworks.describe(),
@@ -100,7 +108,9 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       `sniffmesh: capturing on ${interfaceName}${values.filter === '' ? '' : ` (filter '${values.filter}')`}` +
         `${durationSeconds === null ? '; Ctrl-C stops' : ` for ${durationSeconds}s`}\n`,
     );
-    if (values.disableOffloads !== true) warnAboutOffloads(interfaceName);
+    if (values.disableOffloads !== true && started.counters.ring === 'tpacket-v2') {
+      warnAboutOffloads(interfaceName);
+    }
     const interactive = process.stdout.isTTY === true && !settings.json;
     const startedAt = Date.now();
     let failure: SniffmeshError | null = null;
@@ -145,6 +155,7 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
               filter: values.filter,
               frames: counters.frames,
               kernelDrops: counters.kernelDrops,
+              ring: counters.ring,
               durationSeconds: durationActual,
             },
           }),

@@ -21,6 +21,8 @@ export interface CaptureProcessSettings {
   bufferSizeBytes: number | undefined;
   /** Switch GRO/GSO/TSO off on the interface while capturing (interface-offloads.ts). */
   disableOffloads: boolean;
+  /** Keep cap's immediate mode (TPACKET_V2 ring) instead of TPACKET_V3 (live-capture-source.ts). */
+  immediate?: boolean;
   maxFlows: number;
   retentionSeconds: number;
   /** --local-net blocks; the capture process adds the host's own interface addresses itself. */
@@ -33,6 +35,8 @@ export interface CaptureCountersMessage {
   kernelDrops: number | null;
   /** Why kernelDrops is null, when it is. */
   kernelDropsUnknownReason: string | null;
+  /** The capture ring's layout ('tpacket-v3', 'tpacket-v2'); null when replaying or unknown. */
+  ring: string | null;
 }
 
 export type ToCaptureProcess =

@@ -66,17 +66,19 @@ function start(settings: CaptureProcessSettings): void {
   });
   const accountant = new FrameAccountant(store);
   let source: CaptureSource;
+  let live: LiveCaptureSource | null = null;
   let interfaceName: string;
   if (settings.replay !== undefined) {
     source = new ReplayCaptureSource(settings.replay);
     interfaceName = `file:${settings.replay.path}`;
   } else {
-    const live = new LiveCaptureSource({
+    live = new LiveCaptureSource({
       interfaceName: settings.interfaceName,
       filter: settings.filter,
       snaplen: settings.snaplen,
       promiscuous: settings.promiscuous,
       kernelBufferBytes: settings.bufferSizeBytes,
+      immediate: settings.immediate ?? false,
     });
     source = live;
     interfaceName = live.interfaceName;
@@ -95,6 +97,7 @@ function start(settings: CaptureProcessSettings): void {
           : settings.replay !== undefined
             ? 'replaying a file'
             : 'native packet-socket helper not built (npm run build:native)',
+      ring: live === null ? null : live.ring,
     };
   };
   const engine = new FlowStoreQueryEngine(
@@ -144,7 +147,8 @@ function start(settings: CaptureProcessSettings): void {
   }, CLOCK_TICK_MS);
   // Opening errors (bad filter, no permission, not a capture file) fail the first turn.
   let failed = false;
-  source.run(accountant, abort.signal).then(
+  const running = source.run(accountant, abort.signal);
+  running.then(
     () => {
       if (settings.replay !== undefined && !abort.signal.aborted) {
         send({ type: 'replayFinished', counters: counters() });
@@ -187,10 +191,14 @@ function start(settings: CaptureProcessSettings): void {
     } else if (message.type === 'stop') {
       abort.abort();
       clearInterval(clock);
-      restoreOffloads();
-      // Count the last partial second too: a stopping capture reports everything it saw.
-      store.closeAll();
-      send({ type: 'stopped', id: message.id, counters: counters() });
+      // A live source first reads what its ring still holds from before the stop (TPACKET_V3 drain).
+      const stopped = (): void => {
+        restoreOffloads();
+        // Count the last partial second too: a stopping capture reports everything it saw.
+        store.closeAll();
+        send({ type: 'stopped', id: message.id, counters: counters() });
+      };
+      running.then(stopped, stopped);
     }
   });
   // Opening errors (bad filter, no permission) reject within the first turn: report 'started' after it.

@@ -22,7 +22,7 @@ import { LiveCaptureSource } from './live-capture-source.js';
 
 const USAGE =
   'usage: live-capture-probe-cli [--interface IF] [--filter BPF] [--snaplen N] [--no-promiscuous] ' +
-  '[--kernel-buffer-bytes N] [--duration-ms N] [--report-every-ms N]';
+  '[--kernel-buffer-bytes N] [--immediate] [--duration-ms N] [--report-every-ms N]';
 
 function parseOptionalInteger(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -53,6 +53,7 @@ async function main(): Promise<void> {
       snaplen: { type: 'string' },
       'no-promiscuous': { type: 'boolean' },
       'kernel-buffer-bytes': { type: 'string' },
+      immediate: { type: 'boolean' },
       'duration-ms': { type: 'string' },
       'report-every-ms': { type: 'string' },
     },
@@ -63,6 +64,7 @@ async function main(): Promise<void> {
     snaplen: parseOptionalInteger(values.snaplen, '--snaplen'),
     promiscuous: values['no-promiscuous'] !== true,
     kernelBufferBytes: parseOptionalInteger(values['kernel-buffer-bytes'], '--kernel-buffer-bytes'),
+    immediate: values.immediate === true,
   });
   const durationMs = parseOptionalInteger(values['duration-ms'], '--duration-ms');
   const reportEveryMs = parseOptionalInteger(values['report-every-ms'], '--report-every-ms');
@@ -83,6 +85,7 @@ async function main(): Promise<void> {
     snaplen: source.snaplen,
     promiscuous: source.promiscuous,
     kernelBufferBytes: source.kernelBufferBytes,
+    ring: source.ring,
     pid: process.pid,
   });
 

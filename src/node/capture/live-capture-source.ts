@@ -19,7 +19,8 @@
  *   original length and no pcap_stats. Here: timestamps come from a cheap clock when the frame reaches
  *   JavaScript; originalLength is the byte count `cap` copied (exact for frames up to 65535 bytes);
  *   our snaplen is applied by clamping capturedLength; kernel drops and "promiscuous off" come from the
- *   native helper (packet-socket-helper.ts).
+ *   native helper (packet-socket-helper.ts), which also switches cap's immediate mode off, so libpcap
+ *   builds a TPACKET_V3 ring (RING_VERSION_V3) unless `immediate` is asked for.
  * - Frames reach JavaScript as EventEmitter 'packet' events (bytesCopied, truncated), one MakeCallback
  *   per frame. That path, not our code, sets the pace: about 0.75 us of CPU per frame with a counting
  *   sink, this class included (0.5-1.3 M frames/s drained from a full ring on the loaded test box),
@@ -56,7 +57,11 @@ const CAP_FRAME_BUFFER_BYTES = 65536;
 /**
  * Default kernel buffer (libpcap's PACKET_RX_RING size request).
  *
- * `cap` forces immediate mode, so libpcap uses TPACKET_V2 with one fixed slot per packet; on an
+ * With a TPACKET_V3 ring (the default, RING_VERSION_V3) packets are packed by size: 128 MiB holds ~750k
+ * 106-byte frames, and nothing was lost in the runs of 2026-12-04 up to 1.28 M packets/s.
+ *
+ * The figures below are for cap's immediate mode (`immediate`, or no native helper), where libpcap uses
+ * TPACKET_V2 with one fixed slot per packet; on an
  * interface with segmentation offloads on (veth, most NICs) a slot is sized for a 64 KiB packet and
  * sits alone in a 128 KiB block. So the ring holds requestedBytes / 64 KiB packets whatever their
  * size, and costs the kernel TWICE the requested bytes in unswappable memory (`ss -0 -e -m` and `free`:
@@ -119,9 +124,37 @@ export interface LiveCaptureOptions {
   snaplen?: number;
   /** Put the interface in promiscuous mode (default true). false needs the native helper. */
   promiscuous?: boolean;
-  /** Kernel ring size request in bytes (default DEFAULT_KERNEL_BUFFER_BYTES; costs twice that, see above). */
+  /** Kernel ring size request in bytes (default DEFAULT_KERNEL_BUFFER_BYTES; see above). */
   kernelBufferBytes?: number;
+  /**
+   * Keep `cap`'s immediate mode (default false): every packet handed over at once, at the price of a
+   * TPACKET_V2 ring (see RING_VERSION_V3). Without the native helper, immediate mode is all there is.
+   */
+  immediate?: boolean;
 }
+
+/**
+ * PACKET_VERSION of TPACKET_V3 (linux/if_packet.h; V2 is 1), the ring libpcap builds when `cap` does
+ * not ask for immediate mode (the native helper clears cap's pcap_set_immediate_mode pointer, see
+ * native/packet-socket-helper.c): packets packed into
+ * blocks by their real size and handed over a block at a time, as tcpdump captures. Measured on a veth
+ * with offloads on (docs/bench-capture-live-2026-12-04.txt): no loss at 100 k, 250 k, ~430 k and
+ * 1.28 M packets/s sustained (8 M packets), where cap's TPACKET_V2 ring lost 0.6 %, 2.8 % and 9-10 %.
+ * The price: the kernel hands over a block when it is full or after cap's fixed 1 s timeout, and frames
+ * are timestamped when they reach JavaScript, so on a quiet link a frame may be counted up to 1 s late
+ * (totals are unaffected); and a stopping capture waits for its last block (drain, below).
+ */
+const RING_VERSION_V3 = 2;
+/** Names of the ring layouts, for counters and messages. */
+const RING_NAMES: Readonly<Record<number, string>> = { 0: 'tpacket-v1', 1: 'tpacket-v2', 2: 'tpacket-v3' };
+/**
+ * A stopping TPACKET_V3 capture reads on until every frame the kernel accepted before the stop has
+ * arrived, or this long: cap's 1 s block timeout (the kernel hands a partly filled block over within it)
+ * plus a margin for a busy event loop. The kernel's count cannot always end it sooner: on loopback (and
+ * `any`) the kernel counts each packet twice and libpcap drops the outgoing copy, so there the capture
+ * always waits the whole time.
+ */
+const RING_DRAIN_DEADLINE_MS = 1_250;
 
 /** The part of `cap`'s Cap class this module uses. */
 interface CapHandle {
@@ -193,6 +226,7 @@ export class LiveCaptureSource implements CaptureSource {
   readonly snaplen: number;
   readonly promiscuous: boolean;
   readonly kernelBufferBytes: number;
+  readonly immediate: boolean;
 
   /** Where `cap` copies each frame. Must stay referenced while a capture is open (see file comment). */
   private readonly frameBuffer = Buffer.alloc(CAP_FRAME_BUFFER_BYTES);
@@ -210,6 +244,11 @@ export class LiveCaptureSource implements CaptureSource {
   private kernelPacketsTotal = 0;
   private kernelDropsTotal = 0;
   private kernelStatisticsKnown = false;
+  /** PACKET_VERSION of cap's socket once open; null while unknown (no helper). */
+  private ringVersion: number | null = null;
+  /** While stopping a TPACKET_V3 capture: the frame count that completes it; -1 otherwise. */
+  private drainTarget = -1;
+  private drainTimer: NodeJS.Timeout | null = null;
 
   private epochMinusMonotonicMs = 0;
   private nextClockSyncMs = 0;
@@ -224,6 +263,7 @@ export class LiveCaptureSource implements CaptureSource {
     this.snaplen = options.snaplen ?? CAP_SNAPLEN_BYTES;
     this.promiscuous = options.promiscuous ?? true;
     this.kernelBufferBytes = options.kernelBufferBytes ?? DEFAULT_KERNEL_BUFFER_BYTES;
+    this.immediate = options.immediate ?? false;
     this.description = `live ${this.interfaceName}${this.filter === '' ? '' : ` '${this.filter}'`}`;
   }
 
@@ -251,7 +291,7 @@ export class LiveCaptureSource implements CaptureSource {
     }
     this.sink = sink;
     return new Promise<void>((resolve, reject) => {
-      const onAbort = (): void => this.finish();
+      const onAbort = (): void => this.stop();
       this.settle = (error?: unknown): void => {
         signal?.removeEventListener('abort', onAbort);
         if (error === undefined) resolve();
@@ -268,6 +308,11 @@ export class LiveCaptureSource implements CaptureSource {
       bytesRead: this.bytesRead,
       kernelDrops: this.kernelStatisticsKnown ? this.kernelDropsTotal : null,
     };
+  }
+
+  /** The capture ring's layout ('tpacket-v3', 'tpacket-v2'); null before it opened or when unknown. */
+  get ring(): string | null {
+    return this.ringVersion === null ? null : (RING_NAMES[this.ringVersion] ?? `tpacket-${this.ringVersion}`);
   }
 
   /** Packets the kernel offered to our socket (delivered + dropped); null when unknown. */
@@ -333,6 +378,7 @@ export class LiveCaptureSource implements CaptureSource {
     }
 
     const Cap = loadCap(name);
+    this.chooseRing(name);
     const capHandle = new Cap();
     capHandle.on('packet', (bytesCopied) => this.deliverFrame(bytesCopied));
     const socketsBefore = listPacketSockets();
@@ -368,11 +414,34 @@ export class LiveCaptureSource implements CaptureSource {
       }
     }
     if (this.helper !== null && fd >= 0) {
+      this.ringVersion = this.helper.packetSocketVersion(fd);
       this.packetSocketFd = fd;
       this.kernelStatisticsKnown = true;
       // Counts from before this point (none: the socket is new) would belong to nobody else; start at zero.
       this.helper.readPacketStatistics(fd);
     }
+  }
+
+  /**
+   * Sets cap's immediate mode for the open that follows (process-wide in cap, so set before every open).
+   * Without the native helper cap keeps its immediate mode.
+   */
+  private chooseRing(name: string): void {
+    if (this.helper === null) return;
+    let addonPath: string;
+    try {
+      addonPath = createRequire(import.meta.url).resolve('cap/build/Release/cap.node');
+    } catch (error) {
+      throw new LiveCaptureError(
+        'LIVE_CAPTURE_ADDON_UNAVAILABLE',
+        `the cap addon's binary was not found (${(error as Error).message})`,
+        name,
+        error,
+      );
+    }
+    // false: a cap without that global (another version); it then keeps immediate mode, and the ring
+    // version read after open() says so.
+    this.helper.setCapImmediateMode(addonPath, this.immediate);
   }
 
   /** cap.open() with its stderr chatter silenced and its failures turned into typed errors. */
@@ -453,6 +522,16 @@ export class LiveCaptureSource implements CaptureSource {
     const capturedLength = Math.min(capturedBytes, this.snaplen);
     this.frames++;
     this.bytesRead += capturedLength;
+    if (this.frames === this.drainTarget) {
+      // The last frame the kernel accepted before the stop: count it, then close.
+      this.deliverToSink(seconds, nanos, capturedLength, capturedBytes);
+      this.finish();
+      return;
+    }
+    this.deliverToSink(seconds, nanos, capturedLength, capturedBytes);
+  }
+
+  private deliverToSink(seconds: number, nanos: number, capturedLength: number, capturedBytes: number): void {
     try {
       this.sink!.onFrame(
         this.linkTypeValue,
@@ -477,7 +556,30 @@ export class LiveCaptureSource implements CaptureSource {
     this.capHandle = null;
   }
 
+  /**
+   * Stops on abort. A TPACKET_V3 ring may still hold frames the kernel accepted before the stop, in a
+   * block not handed over yet: those are read first (the kernel's packet count says how many), so a
+   * stopped capture has counted everything sent before it stopped, as with immediate mode.
+   */
+  private stop(): void {
+    if (this.capHandle === null || this.ringVersion !== RING_VERSION_V3 || !this.kernelStatisticsKnown) {
+      this.finish();
+      return;
+    }
+    this.refreshKernelStatistics();
+    const accepted = this.kernelPacketsTotal - this.kernelDropsTotal;
+    if (this.frames >= accepted) {
+      this.finish();
+      return;
+    }
+    this.drainTarget = accepted;
+    this.drainTimer = setTimeout(() => this.finish(), RING_DRAIN_DEADLINE_MS);
+  }
+
   private finish(error?: unknown): void {
+    if (this.drainTimer !== null) clearTimeout(this.drainTimer);
+    this.drainTimer = null;
+    this.drainTarget = -1;
     this.closeCap();
     const settle = this.settle;
     this.settle = null;

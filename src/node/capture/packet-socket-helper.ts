@@ -35,6 +35,13 @@ export interface NativePacketSocketHelper {
   /** Points fd 2 at /dev/null and returns a duplicate of the old fd 2 (for restoreStderr). */
   silenceStderr(): number;
   restoreStderr(savedFd: number): void;
+  /** 0, 1 or 2: TPACKET_V1, V2 or V3, the ring layout of the packet socket `fd`. */
+  packetSocketVersion(fd: number): number;
+  /**
+   * Whether `cap` (loaded from `capAddonPath`) asks libpcap for immediate mode in the opens that follow
+   * (off: TPACKET_V3 ring; on: cap's own TPACKET_V2). false when it could not be changed.
+   */
+  setCapImmediateMode(capAddonPath: string, enabled: boolean): boolean;
 }
 
 let helperLoadAttempted = false;

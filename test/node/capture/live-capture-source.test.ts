@@ -296,15 +296,17 @@ describe.skipIf(!isRoot())('LiveCaptureSource on a veth pair between two network
     });
   });
 
-  it("reports the kernel's drops exactly when the capture stalls and its ring overflows", async () => {
+  it("reports the kernel's drops exactly when the capture stalls and cap's TPACKET_V2 ring overflows", async () => {
     // 1 MiB buys a ring of 16 slots on a veth with offloads on (cap's 64 KiB slots).
     const probe = startProbe(pair, [
       '--filter',
       `udp dst port ${TEST_UDP_PORT}`,
       '--kernel-buffer-bytes',
       String(1 << 20),
+      '--immediate',
     ]);
     const capturing = await probe.waitFor(isCapturing, 'capturing');
+    expect(capturing.ring).toBe('tpacket-v2');
     const pid = capturing.pid as number;
     const sent = 1000;
     process.kill(pid, 'SIGSTOP');
@@ -320,6 +322,58 @@ describe.skipIf(!isRoot())('LiveCaptureSource on a veth pair between two network
     expect(stopped.kernelPackets).toBe(sent);
     expect(drops).toBeGreaterThan(0);
     expect(stopped.originalBytes).toBe(frames * (64 + UDP_FRAME_OVERHEAD_BYTES));
+  });
+
+  it("holds 1,000 frames in 1 MiB of TPACKET_V3 ring, and reports the kernel's drops exactly beyond", async () => {
+    // By default the ring is TPACKET_V3: packets packed by size, so 1 MiB holds thousands of small frames.
+    const probe = startProbe(pair, [
+      '--filter',
+      `udp dst port ${TEST_UDP_PORT}`,
+      '--kernel-buffer-bytes',
+      String(1 << 20),
+    ]);
+    const capturing = await probe.waitFor(isCapturing, 'capturing');
+    expect(capturing.ring).toBe('tpacket-v3');
+    const pid = capturing.pid as number;
+    const stalled = async (count: number) => {
+      process.kill(pid, 'SIGSTOP');
+      try {
+        await sendDatagrams(pair, new Array<number>(count).fill(64));
+      } finally {
+        process.kill(pid, 'SIGCONT');
+      }
+    };
+    // What overflowed cap's V2 ring 60 times over fits.
+    await stalled(1000);
+    await probe.waitFor(
+      (record) => record.event === 'progress' && (record.frames as number) >= 1000,
+      '1000 frames',
+    );
+    // Far more than fits: some are dropped, and frames + drops still add up.
+    await stalled(30_000);
+    const sent = 31_000;
+    const stopped = await probe.stopAfter(sent);
+    const frames = stopped.frames as number;
+    const drops = stopped.kernelDrops as number;
+    expect(frames + drops).toBe(sent);
+    expect(stopped.kernelPackets).toBe(sent);
+    expect(drops).toBeGreaterThan(0);
+    expect(frames).toBeGreaterThan(2_000);
+    expect(stopped.originalBytes).toBe(frames * (64 + UDP_FRAME_OVERHEAD_BYTES));
+  });
+
+  it('counts frames still in an unfinished TPACKET_V3 block when stopped right after they were sent', async () => {
+    const probe = startProbe(pair, ['--filter', `udp dst port ${TEST_UDP_PORT}`]);
+    const capturing = await probe.waitFor(isCapturing, 'capturing');
+    expect(capturing.ring).toBe('tpacket-v3');
+    await sendDatagrams(pair, [100, 200, 300]);
+    // No waiting for progress: the kernel hands a partly filled block over only after its 1 s timeout.
+    const stopped = await probe.stop();
+    expect(stopped).toMatchObject({
+      frames: 3,
+      kernelDrops: 0,
+      originalBytes: 600 + 3 * UDP_FRAME_OVERHEAD_BYTES,
+    });
   });
 
   it('reports kernel drops as unknown, after one warning, when the native helper is unavailable', async () => {
