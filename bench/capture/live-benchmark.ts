@@ -18,8 +18,17 @@ import { parseSniffmeshReport } from './output-checks.js';
 import { writeTrafgenConfig } from './trafgen-config.js';
 import { removeStaleVethPairs, VethPair } from './veth-pair.js';
 
-/** `sniffmesh-offloads-off` runs `sniffmesh capture --disable-offloads`. */
-export type LiveReceiver = 'sniffmesh' | 'sniffmesh-offloads-off' | 'tcpdump';
+/**
+ * `sniffmesh-offloads-off` runs `sniffmesh capture --disable-offloads`; `sniffmesh-immediate` runs
+ * `sniffmesh capture --immediate` (cap's own TPACKET_V2 ring, as before 2026-12-04).
+ */
+export type LiveReceiver = 'sniffmesh' | 'sniffmesh-offloads-off' | 'sniffmesh-immediate' | 'tcpdump';
+export const LIVE_RECEIVERS: readonly LiveReceiver[] = [
+  'sniffmesh',
+  'sniffmesh-offloads-off',
+  'sniffmesh-immediate',
+  'tcpdump',
+];
 export type LiveSender = 'tcpreplay' | 'trafgen';
 
 export const LOSS_THRESHOLD = 0.001;
@@ -284,6 +293,7 @@ async function measureOne(
           `${durationSeconds}`,
           '--json',
           ...(receiver === 'sniffmesh-offloads-off' ? ['--disable-offloads'] : []),
+          ...(receiver === 'sniffmesh-immediate' ? ['--immediate'] : []),
         ];
   const notes: string[] = [];
   let windowClosedEarly = false;

@@ -84,12 +84,12 @@ export function formatLiveSummaryMarkdown(results: LiveResults): string {
     '| --- | --- | --- | --- |',
   ];
   for (const summary of results.receivers) {
-    const label =
-      summary.receiver === 'tcpdump'
-        ? 'tcpdump -B 65536'
-        : summary.receiver === 'sniffmesh'
-          ? 'sniffmesh capture'
-          : 'sniffmesh capture --disable-offloads';
+    const label = {
+      tcpdump: 'tcpdump -B 65536',
+      sniffmesh: 'sniffmesh capture',
+      'sniffmesh-offloads-off': 'sniffmesh capture --disable-offloads',
+      'sniffmesh-immediate': 'sniffmesh capture --immediate',
+    }[summary.receiver];
     if (summary.completedRuns === 0) {
       lines.push(`| ${label} | no run completed | | |`);
       continue;

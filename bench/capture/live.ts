@@ -4,7 +4,7 @@
  *   node dist/bench/capture/live.js [--rates 100000,250000,500000,1000000] [--seconds-per-rate 4]
  *     [--max-packets 1000000] [--trafgen-packets 2000000] [--trafgen-frames 2000]
  *     [--trafgen-rates 500000,unlimited]
- *     [--receivers sniffmesh,sniffmesh-offloads-off,tcpdump] [--repeats 1] [--frames-snaplen 128] [--sniffmesh-cmd CMD] [--json]
+ *     [--receivers sniffmesh,sniffmesh-offloads-off,sniffmesh-immediate,tcpdump] [--repeats 1] [--frames-snaplen 128] [--sniffmesh-cmd CMD] [--json]
  *
  * Also reachable as `npm run bench:capture -- --live` (after the offline benchmark) or `-- --live-only`.
  */
@@ -13,7 +13,7 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { SniffmeshError, UsageError } from '../../src/util/errors.js';
 import { DEFAULT_BENCH_DIR } from './generate-capture.js';
-import { type LiveOptions, type LiveReceiver, runLiveBenchmark } from './live-benchmark.js';
+import { LIVE_RECEIVERS, type LiveOptions, type LiveReceiver, runLiveBenchmark } from './live-benchmark.js';
 import { formatLiveReport, formatLiveSummaryMarkdown } from './live-report.js';
 import { repoRoot, sniffmeshPrefix } from './peer-commands.js';
 
@@ -54,10 +54,8 @@ export function liveOptionsFrom(
     .map((text) => integer('rates', text, 0, 1));
   const receivers = (values.receivers ?? 'sniffmesh,tcpdump').split(',') as LiveReceiver[];
   for (const receiver of receivers) {
-    if (receiver !== 'sniffmesh' && receiver !== 'sniffmesh-offloads-off' && receiver !== 'tcpdump') {
-      throw new UsageError(
-        `--receivers takes sniffmesh, sniffmesh-offloads-off and/or tcpdump, got '${receiver}'`,
-      );
+    if (!LIVE_RECEIVERS.includes(receiver)) {
+      throw new UsageError(`--receivers takes ${LIVE_RECEIVERS.join(', ')}, got '${receiver}'`);
     }
   }
   return {
