@@ -92,6 +92,27 @@ static napi_value drop_promiscuous_membership(napi_env env, napi_callback_info i
 /*
  * checkFilter(linkType, snaplen, filterText) -> null when libpcap compiles it, else libpcap's message.
  */
+/*
+ * A malloc'ed, NUL-terminated copy of the string `value` (the caller frees it), or NULL after throwing
+ * a TypeError naming `what` (not a string) or an Error (out of memory).
+ */
+static char *copy_string_arg(napi_env env, napi_value value, const char *what) {
+  size_t length = 0;
+  if (napi_get_value_string_utf8(env, value, NULL, 0, &length) != napi_ok) {
+    char message[128];
+    snprintf(message, sizeof message, "%s must be a string", what);
+    napi_throw_type_error(env, NULL, message);
+    return NULL;
+  }
+  char *text = malloc(length + 1);
+  if (text == NULL) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, value, text, length + 1, &length);
+  return text;
+}
+
 static napi_value check_filter(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
@@ -102,17 +123,8 @@ static napi_value check_filter(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "checkFilter(linkType, snaplen, filterText): bad arguments");
     return NULL;
   }
-  size_t filter_length = 0;
-  if (napi_get_value_string_utf8(env, argv[2], NULL, 0, &filter_length) != napi_ok) {
-    napi_throw_type_error(env, NULL, "checkFilter: filterText must be a string");
-    return NULL;
-  }
-  char *filter_text = malloc(filter_length + 1);
-  if (filter_text == NULL) {
-    napi_throw_error(env, NULL, "checkFilter: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[2], filter_text, filter_length + 1, &filter_length);
+  char *filter_text = copy_string_arg(env, argv[2], "checkFilter: filterText");
+  if (filter_text == NULL) return NULL;
   pcap_t *dead = pcap_open_dead(link_type, snaplen);
   if (dead == NULL) {
     free(filter_text);
@@ -208,20 +220,14 @@ static void *cap_immediate_mode_function = NULL;
 static napi_value set_cap_immediate_mode(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
-  size_t path_length = 0;
   bool enabled = false;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 ||
-      napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_length) != napi_ok ||
       napi_get_value_bool(env, argv[1], &enabled) != napi_ok) {
     napi_throw_type_error(env, NULL, "setCapImmediateMode(capAddonPath, enabled): a path and a boolean");
     return NULL;
   }
-  char *path = malloc(path_length + 1);
-  if (path == NULL) {
-    napi_throw_error(env, NULL, "setCapImmediateMode: out of memory");
-    return NULL;
-  }
-  napi_get_value_string_utf8(env, argv[0], path, path_length + 1, &path_length);
+  char *path = copy_string_arg(env, argv[0], "setCapImmediateMode: capAddonPath");
+  if (path == NULL) return NULL;
   int done = 0;
   void *addon = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
   free(path);
