@@ -383,6 +383,7 @@ describe('sniffmesh --help', () => {
       '-d',
       '--refresh',
       '--disable-offloads',
+      '--immediate',
     ]);
     const result = await runCli(['capture', '--help']);
     expect(result.exitCode).toBe(0);
