@@ -26,8 +26,8 @@ import { SlotSums } from './slot-sums.js';
  * history: HISTORY_ENTRIES_PER_FLOW_BUDGET entries of 20 bytes, in an arena of
  * HISTORY_ARENA_ENTRIES_PER_FLOW entries (100 bytes) of which about 1.5x the live ones are ever
  * resident. Measured on a flood: 280-370 bytes of peak RSS per flow of budget in `analyze` (slot sums
- * and residues included), so 500k flows cost 135-180 MB over Node's own ~105 MB. It holds the benchmark's 370k flows without eviction; beyond
- * it the lightest flows are evicted (evictLightest()).
+ * and residues included), so 500k flows cost 135-180 MB over Node's own ~105 MB. It holds the
+ * benchmark's 370k flows without eviction; beyond it the lightest flows are evicted (evictLightest()).
  */
 export const DEFAULT_MAX_FLOWS = 500_000;
 /** How far back windowed questions can reach ("top talkers in the last N seconds", N <= this). */
@@ -93,7 +93,10 @@ export interface FlowSelection {
 
 /** A range read done in steps (FlowStore.beginRangeRead). */
 export interface SteppedRangeRead {
-  /** Sums slices until all are read or performance.now() passes `untilMs`; returns true when done (or stale). */
+  /**
+   * Sums slices until all are read or performance.now() passes `untilMs`; returns true when done, or
+   * when stale (nothing more to read).
+   */
   advance(untilMs: number): boolean;
   /** The store evicted flows or began another stepped read meanwhile: the result must not be used. */
   readonly stale: boolean;

@@ -81,7 +81,7 @@ export class SlotSums {
     return { slots: this.slots.slice(0, n), packets, bytes };
   }
 
-  /** Writes the summed slots and their sums into the arena's arrays from `offset` (room reserved by the caller). */
+  /** Writes the summed slots and their sums into the arena from `offset` (room reserved by the caller). */
   copyInto(arena: HistoryEntryArena, offset: number): void {
     const n = this.count;
     const slots = arena.slots;
