@@ -97,7 +97,7 @@ function start(settings: CaptureProcessSettings): void {
           : settings.replay !== undefined
             ? 'replaying a file'
             : 'native packet-socket helper not built (npm run build:native)',
-      ring: live === null ? null : live.ring,
+      ring: live?.ring ?? null,
     };
   };
   const engine = new FlowStoreQueryEngine(

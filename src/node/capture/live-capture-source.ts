@@ -523,16 +523,6 @@ export class LiveCaptureSource implements CaptureSource {
     const capturedLength = Math.min(capturedBytes, this.snaplen);
     this.frames++;
     this.bytesRead += capturedLength;
-    if (this.frames === this.drainTarget) {
-      // The last frame the kernel accepted before the stop: count it, then close.
-      this.deliverToSink(seconds, nanos, capturedLength, capturedBytes);
-      this.finish();
-      return;
-    }
-    this.deliverToSink(seconds, nanos, capturedLength, capturedBytes);
-  }
-
-  private deliverToSink(seconds: number, nanos: number, capturedLength: number, capturedBytes: number): void {
     try {
       this.sink!.onFrame(
         this.linkTypeValue,
@@ -546,7 +536,10 @@ export class LiveCaptureSource implements CaptureSource {
       );
     } catch (error) {
       this.finish(error);
+      return;
     }
+    // The last frame the kernel accepted before the stop (a stopping TPACKET_V3 capture): close now.
+    if (this.frames === this.drainTarget) this.finish();
   }
 
   private closeCap(): void {

@@ -71,22 +71,20 @@ export class SlotSums {
   /** The summed slots and their sums as new arrays, indexed like `slots`. */
   copyOut(): { slots: Int32Array; packets: Float64Array; bytes: Float64Array } {
     const n = this.count;
-    const packets = new Float64Array(n);
-    const bytes = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
-      const slot = this.slots[i];
-      packets[i] = this.packets[slot];
-      bytes[i] = this.bytes[slot];
-    }
-    return { slots: this.slots.slice(0, n), packets, bytes };
+    const out = { slots: new Int32Array(n), packets: new Float64Array(n), bytes: new Float64Array(n) };
+    this.copyInto(out, 0);
+    return out;
   }
 
-  /** Writes the summed slots and their sums into the arena from `offset` (room reserved by the caller). */
-  copyInto(arena: HistoryEntryArena, offset: number): void {
+  /**
+   * Writes the summed slots and their sums into `to`'s arrays from `offset` (a HistoryEntryArena with
+   * room reserved by the caller, or copyOut's new arrays).
+   */
+  copyInto(to: Pick<HistoryEntryArena, 'slots' | 'packets' | 'bytes'>, offset: number): void {
     const n = this.count;
-    const slots = arena.slots;
-    const packets = arena.packets;
-    const bytes = arena.bytes;
+    const slots = to.slots;
+    const packets = to.packets;
+    const bytes = to.bytes;
     for (let i = 0; i < n; i++) {
       const slot = this.slots[i];
       slots[offset + i] = slot;

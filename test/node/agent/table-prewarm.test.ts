@@ -167,6 +167,19 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     );
   }
 
+  /** Seconds 0..9 of the filled store, by bytes, no filters or members unless overridden. */
+  function windowOf(overrides: Partial<MergeWindow>): MergeWindow {
+    return {
+      group: GroupingCode.GROUPING_HOST,
+      by: Metric.METRIC_BYTES,
+      fromSecond: EPOCH_SECOND,
+      toSecond: EPOCH_SECOND + 9,
+      filters: undefined,
+      memberNetworks: [],
+      ...overrides,
+    };
+  }
+
   function phaseOne(window: MergeWindow): MergeRequest {
     return {
       queryId: 'q',
@@ -183,14 +196,7 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     const store = filledStore(20_000, 10);
     let now = (EPOCH_SECOND + 10) * 1000;
     const engine = engineOf(store, () => now);
-    const window: MergeWindow = {
-      group: GroupingCode.GROUPING_HOST,
-      by: Metric.METRIC_BYTES,
-      fromSecond: EPOCH_SECOND,
-      toSecond: EPOCH_SECOND + 9,
-      filters: undefined,
-      memberNetworks: ['198.19.100.0/24'],
-    };
+    const window = windowOf({ memberNetworks: ['198.19.100.0/24'] });
     engine.mergeNow(phaseOne(window));
     expect(engine.tablesBuiltOnDemand).toBe(1);
 
@@ -223,16 +229,8 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     const store = filledStore(6_000, 10);
     const now = (EPOCH_SECOND + 10) * 1000;
     const engine = engineOf(store, () => now);
-    const windowOf = (group: GroupingCode): MergeWindow => ({
-      group,
-      by: Metric.METRIC_BYTES,
-      fromSecond: EPOCH_SECOND,
-      toSecond: EPOCH_SECOND + 9,
-      filters: undefined,
-      memberNetworks: [],
-    });
     const asked = [GroupingCode.GROUPING_PORT, GroupingCode.GROUPING_SRC, GroupingCode.GROUPING_DST];
-    for (const group of asked) engine.mergeNow(phaseOne(windowOf(group)));
+    for (const group of asked) engine.mergeNow(phaseOne(windowOf({ group })));
     const facts = new FactsBuffer();
     store.addPacket(facts.load(randomFlow(new SeededRandom(8)), 0x18), 700, EPOCH_SECOND + 10, 0);
     store.advanceTo(EPOCH_SECOND + 11);
@@ -241,7 +239,7 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     // The two most recent questions (a cache of 4 holds their old and new tables).
     expect(engine.tablesPrewarmed).toBe(2);
     const built = engine.tablesBuiltOnDemand;
-    for (const group of asked.slice(1)) engine.mergeNow(phaseOne(windowOf(group)));
+    for (const group of asked.slice(1)) engine.mergeNow(phaseOne(windowOf({ group })));
     expect(engine.tablesBuiltOnDemand).toBe(built);
   });
 
@@ -249,14 +247,11 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     const store = filledStore(20_000, 10);
     let now = (EPOCH_SECOND + 10) * 1000;
     const engine = engineOf(store, () => now);
-    const window: MergeWindow = {
+    const window = windowOf({
       group: GroupingCode.GROUPING_PAIR,
       by: Metric.METRIC_PACKETS,
       fromSecond: EPOCH_SECOND + 5,
-      toSecond: EPOCH_SECOND + 9,
-      filters: undefined,
-      memberNetworks: [],
-    };
+    });
     engine.mergeNow(phaseOne(window));
     const facts = new FactsBuffer();
     const random = new SeededRandom(4);
