@@ -15,7 +15,13 @@ import { SwimMembership } from '../membership/swim-membership.js';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
 import { listLocalAddresses } from '../node/capture/network-interfaces.js';
 import { validateReplaySpeed } from '../node/capture/replay-source.js';
-import { DEFAULT_MAX_FLOWS, DEFAULT_RETENTION_SECONDS } from '../node/flows/flow-store.js';
+import {
+  DEFAULT_MAX_FLOWS,
+  DEFAULT_RETENTION_SECONDS,
+  MAX_MAX_FLOWS,
+  MAX_RETENTION_SECONDS,
+  MIN_MAX_FLOWS,
+} from '../node/flows/flow-store-config.js';
 import { LocalNetworks } from '../node/flows/local-networks.js';
 import { ClusterQuery } from '../query/cluster-query.js';
 import { PeerPool } from '../query/peer-pool.js';
@@ -24,9 +30,9 @@ import { type RunningQueryServer, startQueryServer } from '../query/query-server
 import { createQueryService } from '../query/query-service.js';
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
+import { SNIFFMESH_VERSION } from '../util/package-version.js';
 import { parseInteger } from './common-options.js';
 
-export const SNIFFMESH_VERSION = '0.1.0';
 /** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
 export const DEFAULT_GOSSIP_ADDRESS = '0.0.0.0:7947';
 
@@ -135,8 +141,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       .filter((seed) => seed !== '');
     for (const seed of seeds) parseHostPort(seed, '--seeds');
     const keyring = keyringFrom(values);
-    const maxFlows = parseInteger('--max-flows', values.maxFlows, 16, 100_000_000);
-    const retentionSeconds = parseInteger('--retention', values.retention, 1, 7 * 24 * 3600);
+    const maxFlows = parseInteger('--max-flows', values.maxFlows, MIN_MAX_FLOWS, MAX_MAX_FLOWS);
+    const retentionSeconds = parseInteger('--retention', values.retention, 1, MAX_RETENTION_SECONDS);
     const localNetworks = new LocalNetworks();
     for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
     const name = values.name ?? hostname();

@@ -1,31 +1,16 @@
-import type {
-  Grouping as GroupName,
-  Metric as MetricName,
-  TopRow as RowJson,
-} from '../node/flows/top-query.js';
 import {
-  Grouping,
-  Metric,
-  type NodeOutcome,
-  NodeStatus,
-  type TopTalkersResponse,
-} from '../query/generated/sniffmesh.js';
+  type Grouping as GroupName,
+  groupingOfCode,
+  type Metric as MetricName,
+  metricOfCode,
+  type ReportRow as RowJson,
+  reportRowOf,
+} from '../node/flows/key-vocabulary.js';
+import { type NodeOutcome, NodeStatus, type TopTalkersResponse } from '../query/generated/sniffmesh.js';
 import { formatBytes, formatCount } from './format.js';
 import { rowsTable, totalsLine } from './report-output.js';
 
 export type QueryScope = 'cluster' | 'local';
-
-const GROUP_NAMES: Record<Grouping, GroupName> = {
-  [Grouping.GROUPING_UNSPECIFIED]: 'host',
-  [Grouping.GROUPING_HOST]: 'host',
-  [Grouping.GROUPING_SRC]: 'src',
-  [Grouping.GROUPING_DST]: 'dst',
-  [Grouping.GROUPING_PAIR]: 'pair',
-  [Grouping.GROUPING_FLOW]: 'flow',
-  [Grouping.GROUPING_PORT]: 'port',
-  [Grouping.GROUPING_PROTO]: 'proto',
-  [Grouping.UNRECOGNIZED]: 'host',
-};
 
 const STATUS_NAMES: Record<NodeStatus, NodeJson['status']> = {
   [NodeStatus.NODE_STATUS_UNSPECIFIED]: 'failed',
@@ -41,6 +26,11 @@ export interface NodeJson {
   address: string;
   status: 'ok' | 'failed' | 'timeout' | 'skipped';
   error: string | null;
+  /** The gRPC status code of a failure (4 = DEADLINE_EXCEEDED, 14 = UNAVAILABLE, ...); 0 otherwise. */
+  code: number;
+  /** Nodes that answered: whether their data covers the whole window, and the newest second read. */
+  windowComplete: boolean | null;
+  windowTo: number | null;
 }
 
 /**
@@ -68,28 +58,14 @@ export interface TopAnswerJson {
 }
 
 export function topAnswerJson(response: TopTalkersResponse, scope: QueryScope): TopAnswerJson {
-  const group = GROUP_NAMES[response.group] ?? 'host';
+  const group = groupingOfCode(response.group) ?? 'host';
   const totals = response.totals ?? { packets: 0, bytes: 0, ipPackets: 0, ipBytes: 0 };
   const undecoded: Record<string, number> = {};
   for (const { reason, packets } of response.undecoded)
     undecoded[reason] = (undecoded[reason] ?? 0) + packets;
   return {
-    rows: response.rows.map((row) => {
-      const json: RowJson = { key: row.key, bytes: row.bytes, packets: row.packets, flows: row.flows };
-      // The wire carries the forward part; analyze prints both parts under these names.
-      if (group === 'host') {
-        json.sentBytes = row.forwardBytes;
-        json.sentPackets = row.forwardPackets;
-        json.receivedBytes = row.bytes - row.forwardBytes;
-        json.receivedPackets = row.packets - row.forwardPackets;
-      } else if (group === 'pair') {
-        json.forwardBytes = row.forwardBytes;
-        json.forwardPackets = row.forwardPackets;
-        json.reverseBytes = row.bytes - row.forwardBytes;
-        json.reversePackets = row.packets - row.forwardPackets;
-      }
-      return json;
-    }),
+    // The wire carries the forward part; analyze prints both parts under the grouping's names.
+    rows: response.rows.map((row) => reportRowOf(group, row)),
     totals: {
       packets: totals.packets,
       bytes: totals.bytes,
@@ -98,7 +74,7 @@ export function topAnswerJson(response: TopTalkersResponse, scope: QueryScope): 
     },
     undecoded,
     group,
-    by: response.by === Metric.METRIC_PACKETS ? 'packets' : 'bytes',
+    by: metricOfCode(response.by) ?? 'bytes',
     groups: scope === 'local' ? response.groups : null,
     window: {
       seconds: response.windowSeconds === 0 ? null : response.windowSeconds,
@@ -118,11 +94,15 @@ export function topAnswerJson(response: TopTalkersResponse, scope: QueryScope): 
 }
 
 function nodeJson(node: NodeOutcome): NodeJson {
+  const status = STATUS_NAMES[node.status] ?? 'failed';
   return {
     name: node.name,
     address: node.address,
-    status: STATUS_NAMES[node.status] ?? 'failed',
+    status,
     error: node.error === '' ? null : node.error,
+    code: node.code,
+    windowComplete: status === 'ok' ? node.windowComplete : null,
+    windowTo: status === 'ok' && node.windowToSecond !== 0 ? node.windowToSecond : null,
   };
 }
 
@@ -174,7 +154,23 @@ function utcSecond(second: number): string {
 function inexactReasons(answer: TopAnswerJson): string[] {
   const reasons: string[] = [];
   if (answer.missingNodes.length > 0) reasons.push(`data missing from ${answer.missingNodes.join(', ')}`);
-  if (!answer.window.complete) reasons.push('history does not cover the whole window');
+  const partial = answer.nodes.filter((node) => node.windowComplete === false);
+  if (partial.length > 0) {
+    const behind = partial.filter(
+      (node) => node.windowTo !== null && answer.window.to !== null && node.windowTo < answer.window.to,
+    );
+    const short = partial.filter((node) => !behind.includes(node));
+    if (behind.length > 0) {
+      reasons.push(
+        `not closed yet on ${behind.map((node) => `${node.name} (read up to ${utcSecond(node.windowTo as number)}: clock behind?)`).join(', ')}`,
+      );
+    }
+    if (short.length > 0) {
+      reasons.push(`history does not cover the whole window on ${short.map((node) => node.name).join(', ')}`);
+    }
+  } else if (!answer.window.complete) {
+    reasons.push('history does not cover the whole window');
+  }
   if (answer.evicted.packets > 0) {
     const bound =
       answer.by === 'bytes'

@@ -1,7 +1,14 @@
 import { type Command, Option } from 'commander';
-import { DEFAULT_MAX_FLOWS, DEFAULT_RETENTION_SECONDS } from '../node/flows/flow-store.js';
+import {
+  DEFAULT_MAX_FLOWS,
+  DEFAULT_RETENTION_SECONDS,
+  MAX_MAX_FLOWS,
+  MAX_RETENTION_SECONDS,
+  MIN_MAX_FLOWS,
+} from '../node/flows/flow-store-config.js';
+import { GROUPINGS, type Grouping, METRICS, type Metric } from '../node/flows/key-vocabulary.js';
 import { LocalNetworks } from '../node/flows/local-networks.js';
-import { GROUPINGS, type Grouping, METRICS, type Metric, type TopQuery } from '../node/flows/top-query.js';
+import type { TopQuery } from '../node/flows/top-query.js';
 import { UsageError } from '../util/errors.js';
 
 /** Options every reporting command accepts, as commander hands them over. */
@@ -72,7 +79,7 @@ export interface ReportSettings {
 }
 
 export function reportSettings(values: ReportOptionValues): ReportSettings {
-  const retentionSeconds = parseInteger('--retention', values.retention, 1, 7 * 24 * 3600);
+  const retentionSeconds = parseInteger('--retention', values.retention, 1, MAX_RETENTION_SECONDS);
   const windowSeconds =
     values.window === undefined ? null : parseInteger('--window', values.window, 1, retentionSeconds);
   const localNetworks = new LocalNetworks();
@@ -85,7 +92,7 @@ export function reportSettings(values: ReportOptionValues): ReportSettings {
       windowSeconds,
     },
     json: values.json === true,
-    maxFlows: parseInteger('--max-flows', values.maxFlows, 16, 100_000_000),
+    maxFlows: parseInteger('--max-flows', values.maxFlows, MIN_MAX_FLOWS, MAX_MAX_FLOWS),
     retentionSeconds,
     localNetworks,
   };

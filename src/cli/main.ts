@@ -2,14 +2,13 @@
 import { logVerbosity, setLogVerbosity } from '@grpc/grpc-js';
 import { Command, CommanderError } from 'commander';
 import { SniffmeshError } from '../util/errors.js';
+import { SNIFFMESH_VERSION } from '../util/package-version.js';
 import { registerAgentCommand, registerKeygenCommand } from './agent-command.js';
 import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCaptureCommand } from './capture-command.js';
 import { registerMembersCommand } from './members-command.js';
 import { registerStatsCommand } from './stats-command.js';
 import { registerTopCommand } from './top-command.js';
-
-const VERSION = '0.1.0';
 
 /**
  * The `sniffmesh` command. Exit codes: 0 ok, 1 runtime error, 2 usage error. Errors print as one line on
@@ -25,7 +24,7 @@ export async function main(argv: string[]): Promise<number> {
     .description(
       'A packet sniffer that runs as a mesh: capture, decode and count traffic; ask for top talkers.',
     )
-    .version(VERSION)
+    .version(SNIFFMESH_VERSION)
     .option('--debug', 'print stack traces with errors')
     .exitOverride()
     .configureOutput({

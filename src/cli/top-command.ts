@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
-import type { Grouping as GroupName } from '../node/flows/top-query.js';
+import { MAX_RETENTION_SECONDS } from '../node/flows/flow-store-config.js';
 import {
-  Grouping,
-  Metric,
-  Scope,
-  type TopTalkersRequest,
-  type TopTalkersResponse,
-} from '../query/generated/sniffmesh.js';
+  GROUPING_MODE,
+  type Grouping as GroupName,
+  groupingOfCode,
+  METRIC_CODE,
+  metricOfCode,
+} from '../node/flows/key-vocabulary.js';
+import { Scope, type TopTalkersRequest, type TopTalkersResponse } from '../query/generated/sniffmesh.js';
 import type { QueryClient } from '../query/query-client.js';
+import { DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
 import { SniffmeshError } from '../util/errors.js';
 import { type QueryScope, topAnswerJson, topAnswerTable } from './cluster-top-output.js';
 import { addQueryOptions, parseInteger } from './common-options.js';
@@ -15,31 +17,19 @@ import { interruptOnSignal } from './interrupt-signal.js';
 import { addNodeOption, type NodeOptionValues, withNodeClient } from './node-option.js';
 import { addFilterOptions, type FilterOptionValues, filtersFrom } from './top-filters.js';
 
-/** The server's row cap for a cluster query (proto: TopTalkersRequest.limit). */
-const MAX_CLUSTER_ROWS = 1000;
-/** The server's default and maximum fan-out deadline (proto: TopTalkersRequest.deadline_ms). */
-const SERVER_DEFAULT_DEADLINE_MS = 2000;
-const SERVER_MAX_DEADLINE_MS = 30_000;
+/** The server's row cap, default and maximum fan-out deadline: the defaults of query-config.ts. */
+const MAX_CLUSTER_ROWS = DEFAULT_QUERY_CONFIG.maxClusterLimit;
+const SERVER_DEFAULT_DEADLINE_MS = DEFAULT_QUERY_CONFIG.defaultDeadlineMs;
+const SERVER_MAX_DEADLINE_MS = DEFAULT_QUERY_CONFIG.maxDeadlineMs;
 /**
  * Our own deadline is the server's plus this: the server answers with per-node timeouts at its
  * deadline, and that answer (naming the slow nodes) is worth waiting for over a bare "did not answer".
  */
 const CLIENT_DEADLINE_MARGIN_MS = 1500;
-/** --window and --watch upper bounds: a week of history, an hour between refreshes. */
-const MAX_WINDOW_SECONDS = 7 * 24 * 3600;
-const MAX_WATCH_INTERVAL_SECONDS = 3600;
+/** --watch's upper bound: the server's (an hour between refreshes). */
+const MAX_WATCH_INTERVAL_SECONDS = DEFAULT_QUERY_CONFIG.maxWatchIntervalSeconds;
 /** Home the cursor and clear the screen, so a refreshed table replaces the last one on a terminal. */
 const CLEAR_SCREEN = '\x1b[H\x1b[2J';
-
-const GROUPINGS: Record<GroupName, Grouping> = {
-  host: Grouping.GROUPING_HOST,
-  src: Grouping.GROUPING_SRC,
-  dst: Grouping.GROUPING_DST,
-  pair: Grouping.GROUPING_PAIR,
-  flow: Grouping.GROUPING_FLOW,
-  port: Grouping.GROUPING_PORT,
-  proto: Grouping.GROUPING_PROTO,
-};
 
 interface TopOptionValues extends NodeOptionValues, FilterOptionValues {
   group: GroupName;
@@ -105,10 +95,10 @@ function topSettings(values: TopOptionValues): TopSettings {
       : parseInteger('--deadline', values.deadline, 1, SERVER_MAX_DEADLINE_MS);
   return {
     request: {
-      group: GROUPINGS[values.group],
-      by: values.by === 'packets' ? Metric.METRIC_PACKETS : Metric.METRIC_BYTES,
+      group: GROUPING_MODE[values.group],
+      by: METRIC_CODE[values.by],
       windowSeconds:
-        values.window === undefined ? 0 : parseInteger('--window', values.window, 1, MAX_WINDOW_SECONDS),
+        values.window === undefined ? 0 : parseInteger('--window', values.window, 1, MAX_RETENTION_SECONDS),
       limit: parseInteger('--limit', values.limit, 1, MAX_CLUSTER_ROWS),
       filters: filtersFrom(values),
       scope: scope === 'local' ? Scope.SCOPE_LOCAL : Scope.SCOPE_CLUSTER,
@@ -128,8 +118,8 @@ function topSettings(values: TopOptionValues): TopSettings {
 function titleOf(settings: TopSettings, address: string): string {
   const { request } = settings;
   const who = settings.scope === 'local' ? `${address} (local)` : `cluster via ${address}`;
-  const group = Object.entries(GROUPINGS).find(([, value]) => value === request.group)?.[0] ?? 'host';
-  const by = request.by === Metric.METRIC_PACKETS ? 'packets' : 'bytes';
+  const group = groupingOfCode(request.group) ?? 'host';
+  const by = metricOfCode(request.by) ?? 'bytes';
   const window = request.windowSeconds === 0 ? 'everything retained' : `last ${request.windowSeconds}s`;
   return `${who}: top ${request.limit} ${group} rows by ${by} (${window})`;
 }

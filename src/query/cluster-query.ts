@@ -12,8 +12,10 @@ import {
   type UndecodedCount,
 } from './generated/sniffmesh.js';
 import type { PeerPool } from './peer-pool.js';
+import { mergeResponseToWire, queryWindowFromWire } from './phase-wire.js';
 import type { QueryConfig } from './query-config.js';
-import { InvalidRequestError, type ValidTopRequest } from './request-validation.js';
+import { type ValidTopRequest, validateMergeRequest } from './request-validation.js';
+import { InvalidRequestError } from './service-errors.js';
 
 /** Questions whose previous answer is kept as a hint (dashboards and watchers repeat a few). */
 const MAX_HINTS = 32;
@@ -109,12 +111,11 @@ export class ClusterQuery {
       ask: (target, mergeRequest, signal) => {
         if (target.member.local) {
           if (this.engine === null) return Promise.reject(new Error('this node captures nothing'));
-          return this.engine.merge(mergeRequest).then(
-            (answer): MergeAnswer => ({
-              response: answer,
-              bytes: MergeResponse.encode(answer).finish().length,
-            }),
-          );
+          // Checked as a peer's request would be: the same answer whichever node coordinates.
+          return this.engine.merge(validateMergeRequest(mergeRequest, this.config)).then((answer) => {
+            const response = mergeResponseToWire(answer);
+            return { response, bytes: MergeResponse.encode(response).finish().length } satisfies MergeAnswer;
+          });
         }
         return this.peers.merge(target.member, mergeRequest, signal);
       },
@@ -186,6 +187,9 @@ export class ClusterQuery {
         status,
         error: node.status === 'ok' ? '' : `${node.error ?? 'no answer'}${phase}`,
         latencyMs: node.latencyMs,
+        code: node.code,
+        windowComplete: node.windowComplete ?? false,
+        windowToSecond: node.windowToSecond ?? 0,
       });
       if (node.status !== 'ok') response.missingNodes.push(node.target.member.name);
     }
@@ -196,6 +200,9 @@ export class ClusterQuery {
         status: NodeStatus.NODE_STATUS_SKIPPED,
         error: skip.reason,
         latencyMs: 0,
+        code: 0,
+        windowComplete: false,
+        windowToSecond: 0,
       });
       if (skip.missing) response.missingNodes.push(skip.member.name);
     }
@@ -219,9 +226,9 @@ export class ClusterQuery {
         `${self.name} captures nothing (agent --no-capture): ask a capturing node`,
       );
     }
-    const answer = await this.engine.localTop(window, request.limit);
+    const answer = await this.engine.localTop(queryWindowFromWire(window), request.limit);
     response.rows = answer.rows;
-    response.totals = answer.totals;
+    response.totals = answer.totals ?? undefined;
     response.undecoded = answer.undecoded;
     response.evictedPackets = answer.evictedPackets;
     response.evictedBytes = answer.evictedBytes;
@@ -235,6 +242,9 @@ export class ClusterQuery {
         status: NodeStatus.NODE_STATUS_OK,
         error: '',
         latencyMs: performance.now() - started,
+        code: 0,
+        windowComplete: answer.windowComplete,
+        windowToSecond: answer.windowToSecond ?? 0,
       },
     ];
     response.elapsedMs = performance.now() - started;

@@ -1,3 +1,5 @@
+import { status } from '@grpc/grpc-js';
+import { compareRanked, sortRanked } from '../node/flows/key-vocabulary.js';
 import { type FanOutOutcome, fanOut } from './fan-out.js';
 import {
   MergePhase,
@@ -8,7 +10,8 @@ import {
   type TopRow,
   type TransitFlow,
 } from './generated/sniffmesh.js';
-import { compareScoredKeys, phaseOne, phaseTwo, type ScoredKey } from './tput.js';
+import { grpcStatusOf } from './service-errors.js';
+import { phaseOne, phaseTwo, type ScoredKey } from './tput.js';
 
 /**
  * The coordinator of one exact cluster top-k: TPUT's three phases (tput.ts) over every participating
@@ -62,9 +65,14 @@ export interface NodeResult<Target> {
   readonly target: Target;
   readonly status: 'ok' | 'failed' | 'timeout';
   readonly error?: string;
+  /** gRPC status code of the failure (DEADLINE_EXCEEDED for a timeout); 0 when ok. */
+  readonly code: number;
   /** The phase it failed in (1..3). */
   readonly phase?: number;
   readonly latencyMs: number;
+  /** Ok nodes: whether its phase-1 answer covered the whole window, and the newest second it read. */
+  readonly windowComplete?: boolean;
+  readonly windowToSecond?: number;
 }
 
 export interface ClusterTopResult<Target> {
@@ -124,6 +132,7 @@ export async function clusterTop<Target>(
           target: state.target,
           status: outcome.status === 'ok' ? 'failed' : outcome.status,
           error: outcome.error ?? 'no answer',
+          code: outcome.status === 'timeout' ? status.DEADLINE_EXCEEDED : grpcStatusOf(outcome.cause).code,
           phase,
           latencyMs: outcome.latencyMs,
         };
@@ -132,7 +141,22 @@ export async function clusterTop<Target>(
       rowsTransferred += outcome.value.response.rows.length + outcome.value.response.transit.length;
       bytesTransferred += outcome.value.bytes;
       for (const row of outcome.value.response.rows) state.rows.set(row.key, row);
-      state.result = { target: state.target, status: 'ok', latencyMs: outcome.latencyMs };
+      // The window's coverage is phase 1's (later phases read the same table).
+      const response = outcome.value.response;
+      const coverage =
+        phase === 1
+          ? { windowComplete: response.windowComplete, windowToSecond: response.windowToSecond }
+          : {
+              windowComplete: state.result?.windowComplete ?? true,
+              windowToSecond: state.result?.windowToSecond ?? 0,
+            };
+      state.result = {
+        target: state.target,
+        status: 'ok',
+        code: 0,
+        latencyMs: outcome.latencyMs,
+        ...coverage,
+      };
     }
     return outcomes;
   };
@@ -208,9 +232,7 @@ export async function clusterTop<Target>(
     addRow(sum, transit.rows.get(key));
     totalsByKey.set(key, sum);
   }
-  const rows = [...totalsByKey.values()]
-    .sort((a, b) => compareScoredKeys(scored(a, scoreOf), scored(b, scoreOf)))
-    .slice(0, k);
+  const rows = sortRanked([...totalsByKey.values()], scoreOf, (row) => row.key).slice(0, k);
 
   const completeSet = new Set(complete);
   const totals = {
@@ -238,7 +260,7 @@ export async function clusterTop<Target>(
   return {
     rows,
     nodes: states.map(
-      (s) => s.result ?? { target: s.target, status: 'failed', error: 'not asked', latencyMs: 0 },
+      (s) => s.result ?? { target: s.target, status: 'failed', error: 'not asked', code: 0, latencyMs: 0 },
     ),
     totals,
     undecoded,
@@ -265,7 +287,7 @@ function scored(row: TopRow, scoreOf: (row: TopRow) => number): ScoredKey {
 function topOf(scores: Map<string, number>, k: number): ScoredKey[] {
   const all: ScoredKey[] = [];
   for (const [key, score] of scores) all.push({ key, score });
-  return all.sort(compareScoredKeys).slice(0, k);
+  return all.sort((a, b) => compareRanked(a.score, a.key, b.score, b.key)).slice(0, k);
 }
 
 function addRow(sum: TopRow, row: TopRow | undefined): void {

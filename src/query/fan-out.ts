@@ -16,6 +16,8 @@ export interface FanOutOutcome<Target, Value> {
   readonly value?: Value;
   /** Why it failed or timed out, for people. */
   readonly error?: string;
+  /** What the call rejected with (status 'failed'): errors are data, the caller reads their codes. */
+  readonly cause?: unknown;
   readonly latencyMs: number;
 }
 
@@ -83,6 +85,7 @@ export function fanOut<Target, Value>(
               target,
               status: 'failed',
               error: error instanceof Error ? error.message : String(error),
+              cause: error,
               latencyMs: performance.now() - began,
             }),
         );

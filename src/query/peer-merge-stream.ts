@@ -1,7 +1,7 @@
-import type { ClientDuplexStream, ServiceError } from '@grpc/grpc-js';
+import { type ClientDuplexStream, type ServiceError, status } from '@grpc/grpc-js';
 import type { MergeAnswer } from './cluster-top.js';
 import type { MergeRequest, MergeResponse, SniffmeshClient } from './generated/sniffmesh.js';
-import { statusName } from './grpc-status.js';
+import { PeerCallError } from './service-errors.js';
 
 interface Pending {
   resolve: (answer: MergeAnswer) => void;
@@ -31,14 +31,15 @@ export class PeerMergeStream {
   ) {}
 
   ask(request: MergeRequest, signal: AbortSignal): Promise<MergeAnswer> {
-    if (signal.aborted) return Promise.reject(new Error('cancelled at the deadline'));
+    if (signal.aborted)
+      return Promise.reject(new PeerCallError(status.DEADLINE_EXCEEDED, 'cancelled at the deadline'));
     const stream = this.open();
     const id = this.nextId;
     this.nextId = this.nextId >= 0xffffffff ? 1 : this.nextId + 1;
     return new Promise((resolve, reject) => {
       const onAbort = () => {
         this.pending.delete(id);
-        reject(new Error('cancelled at the deadline'));
+        reject(new PeerCallError(status.DEADLINE_EXCEEDED, 'cancelled at the deadline'));
       };
       signal.addEventListener('abort', onAbort, { once: true });
       this.pending.set(id, { resolve, reject, done: () => signal.removeEventListener('abort', onAbort) });
@@ -50,7 +51,7 @@ export class PeerMergeStream {
   close(): void {
     const stream = this.stream;
     this.stream = null;
-    this.failAll(new Error('connection to the peer closed'));
+    this.failAll(new PeerCallError(status.CANCELLED, 'connection to the peer closed'));
     stream?.cancel();
   }
 
@@ -63,19 +64,19 @@ export class PeerMergeStream {
       this.pending.delete(response.requestId);
       waiter.done();
       if (response.error !== '') {
-        waiter.reject(new Error(`${statusName(response.errorCode)}: ${response.error}`));
+        waiter.reject(new PeerCallError(response.errorCode, response.error));
       } else {
         waiter.resolve({ response, bytes: this.sizeOf(response) });
       }
     });
-    const broken = (reason: string) => {
+    const broken = (error: Error) => {
       if (this.stream === stream) this.stream = null;
-      this.failAll(new Error(reason));
+      this.failAll(error);
     };
     stream.on('error', (error: ServiceError) =>
-      broken(`${statusName(error.code)}: ${error.details || error.message}`),
+      broken(new PeerCallError(error.code, error.details || error.message)),
     );
-    stream.on('end', () => broken('the peer ended the merge stream'));
+    stream.on('end', () => broken(new PeerCallError(status.UNAVAILABLE, 'the peer ended the merge stream')));
     this.stream = stream;
     return stream;
   }

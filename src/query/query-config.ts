@@ -32,6 +32,8 @@ export interface QueryConfig {
   maxClusterLimit: number;
   /** WatchTop's interval when the request gives none: 2 s, a readable refresh. */
   defaultWatchIntervalSeconds: number;
+  /** WatchTop's longest interval: an hour (a slower watch is a cron job asking TopTalkers). */
+  maxWatchIntervalSeconds: number;
   /**
    * How long a node keeps the window table it computed for a query: 30 s = the longest deadline, so every
    * phase of a query (and identical queries in the same second, e.g. several watchers) reuse it.
@@ -44,14 +46,24 @@ export interface QueryConfig {
   windowTableCacheEntries: number;
   /**
    * The newest second a query reads ended at least this long ago: 1500 ms, i.e. the last whole second
-   * that ended 500 ms ago or more. Nodes close that second on request, so clocks a few hundred ms apart
-   * still read the same closed data (a frame stamped in a second already closed counts in the open one).
+   * that ended 500 ms ago or more. Every node has closed that second by then unless its clock is more than
+   * half a second behind (see maxClockSkewMs for what happens then).
    * The half second beyond the closed second is for capturing nodes: when a second closes they build the
    * tables of recent questions for it in small steps (FlowStoreQueryEngine.prewarm), and queries keep
    * reading the previous second's tables until then, so no query waits tens of ms for a table build
    * (bench:query, "under capture"). The cost: answers are half a second older.
    */
   closedSecondLagMs: number;
+  /**
+   * How far the end of a pinned window may lie ahead of a node's own clock: 5000 ms. Queries never close
+   * seconds (a read must not change what a node stores), so a node whose clock is behind the coordinator's
+   * by less than closedSecondLagMs has closed the window already, and one behind by a little more answers
+   * from the seconds it has closed, saying so (not exact, the node named with the newest second it read).
+   * Beyond this tolerance the clocks are wrong, not late: the node refuses the phase with
+   * FAILED_PRECONDITION and the answer names it with that code. NTP keeps hosts within milliseconds; a few
+   * seconds covers a host whose clock is stepping back into sync.
+   */
+  maxClockSkewMs: number;
   /**
    * Send the previous answer's threshold and candidates with a repeated question: true. Dashboards and
    * `--watch` ask the same question again and again; with the hint, every node sends in phase 1 what
@@ -73,9 +85,11 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   defaultLimit: 10,
   maxClusterLimit: 1000,
   defaultWatchIntervalSeconds: 2,
+  maxWatchIntervalSeconds: 3600,
   windowTableTtlMs: 30_000,
   windowTableCacheEntries: 4,
   closedSecondLagMs: 1500,
+  maxClockSkewMs: 5000,
   mergeHints: true,
   peerKeepaliveMs: 10_000,
 });

@@ -8,7 +8,6 @@ import {
 import type { MembershipEvent as MemberEvent, MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
-import { SniffmeshError } from '../util/errors.js';
 import type { ClusterQuery } from './cluster-query.js';
 import {
   type Member,
@@ -24,8 +23,10 @@ import {
   type TopTalkersResponse,
   type WatchTopRequest,
 } from './generated/sniffmesh.js';
+import { mergeResponseToWire } from './phase-wire.js';
 import type { QueryConfig } from './query-config.js';
-import { InvalidRequestError, validateMergeRequest, validateTopRequest } from './request-validation.js';
+import { validateMergeRequest, validateTopRequest } from './request-validation.js';
+import { grpcStatusOf, InvalidRequestError } from './service-errors.js';
 
 export interface QueryServiceOptions {
   readonly membership: Membership;
@@ -69,16 +70,6 @@ export function toProtoMember(member: MemberInfo): Member {
   };
 }
 
-/** gRPC status for an error: what the caller did wrong, or what went wrong here. */
-function toServiceError(error: unknown): { code: status; details: string } {
-  if (error instanceof InvalidRequestError) return { code: status.INVALID_ARGUMENT, details: error.message };
-  if (error instanceof SniffmeshError && error.code === 'USAGE') {
-    return { code: status.INVALID_ARGUMENT, details: error.message };
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return { code: status.INTERNAL, details: message };
-}
-
 function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     let promise: Promise<Res>;
@@ -89,7 +80,7 @@ function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
     }
     promise.then(
       (response) => callback(null, response),
-      (error: unknown) => callback(toServiceError(error)),
+      (error: unknown) => callback(grpcStatusOf(error)),
     );
   };
 }
@@ -107,6 +98,7 @@ function emptyMergeResponse(): MergeResponse {
     requestId: 0,
     error: '',
     errorCode: 0,
+    windowToSecond: 0,
   };
 }
 
@@ -125,11 +117,13 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
       try {
         if (request.query === undefined) throw new InvalidRequestError('watch request without a query');
         valid = validateTopRequest(request.query, config);
-        if (request.intervalSeconds > 3600) {
-          throw new InvalidRequestError(`interval_seconds ${request.intervalSeconds}: at most 3600`);
+        if (request.intervalSeconds > config.maxWatchIntervalSeconds) {
+          throw new InvalidRequestError(
+            `interval_seconds ${request.intervalSeconds}: at most ${config.maxWatchIntervalSeconds}`,
+          );
         }
       } catch (error) {
-        call.destroy(Object.assign(new Error(toServiceError(error).details), toServiceError(error)));
+        call.destroy(Object.assign(new Error(grpcStatusOf(error).details), grpcStatusOf(error)));
         return;
       }
       const intervalMs = (request.intervalSeconds || config.defaultWatchIntervalSeconds) * 1000;
@@ -151,7 +145,7 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
           call.write(response);
         } catch (error) {
           stop();
-          call.destroy(Object.assign(new Error(toServiceError(error).details), toServiceError(error)));
+          call.destroy(Object.assign(new Error(grpcStatusOf(error).details), grpcStatusOf(error)));
           return;
         }
         timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - began)));
@@ -234,7 +228,7 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
             if (!call.destroyed) call.write({ ...response, requestId: request.requestId });
           },
           (error: unknown) => {
-            const failure = toServiceError(error);
+            const failure = grpcStatusOf(error);
             if (call.destroyed) return;
             call.write({
               ...emptyMergeResponse(),
@@ -251,8 +245,8 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
   };
 
   function merge(request: MergeRequest): Promise<MergeResponse> {
-    validateMergeRequest(request, config);
+    const valid = validateMergeRequest(request, config);
     if (engine === null) throw new InvalidRequestError(`${membership.self().name} captures nothing`);
-    return engine.merge(request);
+    return engine.merge(valid).then((answer) => mergeResponseToWire(answer));
   }
 }

@@ -1,5 +1,7 @@
+import type { PhaseRequest } from '../node/agent/local-query-engine.js';
 import { FlowFilter } from '../node/flows/flow-filter.js';
-import { SniffmeshError } from '../util/errors.js';
+import { MAX_RETENTION_SECONDS } from '../node/flows/flow-store-config.js';
+import { GROUPING_CODES_TEXT, GROUPINGS, METRIC_CODES_TEXT, METRICS } from '../node/flows/key-vocabulary.js';
 import {
   type Filters,
   Grouping,
@@ -9,24 +11,18 @@ import {
   Scope,
   type TopTalkersRequest,
 } from './generated/sniffmesh.js';
+import { phaseRequestFromWire } from './phase-wire.js';
 import type { QueryConfig } from './query-config.js';
+import { ClockSkewError, InvalidRequestError } from './service-errors.js';
 
-/** A request the service refuses; becomes gRPC INVALID_ARGUMENT with this message. */
-export class InvalidRequestError extends SniffmeshError {
-  override name = 'InvalidRequestError';
-  constructor(message: string) {
-    super('INVALID_ARGUMENT', message, { exitCode: 2 });
-  }
-}
-
-/** The longest window anyone can mean: a week (the longest --retention). */
-export const MAX_WINDOW_SECONDS = 7 * 24 * 3600;
 /** Filter entries per list: enough for any hand-written query, small enough to bound the work. */
 const MAX_FILTER_ENTRIES = 256;
 /** Keys a phase-3 request may name: TPUT's candidates stay far below this for k <= maxClusterLimit. */
 const MAX_MERGE_KEYS = 1_000_000;
 
-const GROUPING_TEXT = 'host (1), src (2), dst (3), pair (4), flow (5), port (6), proto (7)';
+/** Wire codes of the key vocabulary's groupings and metrics (0 = the default). */
+const GROUPING_CODES = [0, ...Array.from(GROUPINGS, (_, i) => i + 1)];
+const METRIC_CODES = [0, ...Array.from(METRICS, (_, i) => i + 1)];
 
 export interface ValidTopRequest {
   readonly group: Grouping;
@@ -64,13 +60,13 @@ export function validateFilters(filters: Filters | undefined): Filters {
 }
 
 export function validateTopRequest(request: TopTalkersRequest, config: QueryConfig): ValidTopRequest {
-  checkEnum(request.group, 'group', [0, 1, 2, 3, 4, 5, 6, 7], GROUPING_TEXT);
-  checkEnum(request.by, 'by', [0, 1, 2], 'bytes (1), packets (2)');
+  checkEnum(request.group, 'group', GROUPING_CODES, GROUPING_CODES_TEXT);
+  checkEnum(request.by, 'by', METRIC_CODES, METRIC_CODES_TEXT);
   checkEnum(request.scope, 'scope', [0, 1, 2], 'cluster (1), local (2)');
   const scope = request.scope === Scope.SCOPE_LOCAL ? 'local' : 'cluster';
-  if (request.windowSeconds > MAX_WINDOW_SECONDS) {
+  if (request.windowSeconds > MAX_RETENTION_SECONDS) {
     throw new InvalidRequestError(
-      `window_seconds ${request.windowSeconds}: at most ${MAX_WINDOW_SECONDS} (a week); 0 = everything retained`,
+      `window_seconds ${request.windowSeconds}: at most ${MAX_RETENTION_SECONDS} (a week); 0 = everything retained`,
     );
   }
   if (scope === 'cluster' && request.limit > config.maxClusterLimit) {
@@ -95,12 +91,19 @@ export function validateTopRequest(request: TopTalkersRequest, config: QueryConf
   };
 }
 
-/** Checks what a peer's merge request asks before the node computes anything. */
-export function validateMergeRequest(request: MergeRequest, config: QueryConfig): void {
+/**
+ * Checks what a peer's merge request asks before the node computes anything, and returns it as the
+ * node's own request (phase-wire.ts). `nowMs` is this node's clock.
+ */
+export function validateMergeRequest(
+  request: MergeRequest,
+  config: QueryConfig,
+  nowMs: number = Date.now(),
+): PhaseRequest {
   const window = request.window;
   if (window === undefined) throw new InvalidRequestError('merge request without a window');
-  checkEnum(window.group, 'window.group', [0, 1, 2, 3, 4, 5, 6, 7], GROUPING_TEXT);
-  checkEnum(window.by, 'window.by', [0, 1, 2], 'bytes (1), packets (2)');
+  checkEnum(window.group, 'window.group', GROUPING_CODES, GROUPING_CODES_TEXT);
+  checkEnum(window.by, 'window.by', METRIC_CODES, METRIC_CODES_TEXT);
   checkEnum(
     request.phase,
     'phase',
@@ -115,8 +118,14 @@ export function validateMergeRequest(request: MergeRequest, config: QueryConfig)
       `window to_second ${window.toSecond} is before from_second ${window.fromSecond}`,
     );
   }
-  if (window.toSecond * 1000 > Date.now() + config.maxDeadlineMs) {
-    throw new InvalidRequestError(`window to_second ${window.toSecond} is in the future (clock skew?)`);
+  // The window ends when its last second does. Ahead of this clock by a little: answered from the seconds
+  // closed here, and the answer says so; by more than the tolerance: refused, the clocks are wrong.
+  const aheadMs = (window.toSecond + 1) * 1000 - nowMs;
+  if (aheadMs > config.maxClockSkewMs) {
+    throw new ClockSkewError(
+      `window to_second ${window.toSecond} ends ${(aheadMs / 1000).toFixed(1)} s after this node's clock ` +
+        `(tolerance ${config.maxClockSkewMs / 1000} s): are the members' clocks synchronised (NTP)?`,
+    );
   }
   if (request.k > config.maxClusterLimit) {
     throw new InvalidRequestError(`k ${request.k}: at most ${config.maxClusterLimit}`);
@@ -132,6 +141,7 @@ export function validateMergeRequest(request: MergeRequest, config: QueryConfig)
     throw new InvalidRequestError(`${window.memberNetworks.length} member networks: too many`);
   }
   checkMemberNetworks(window.memberNetworks);
+  return phaseRequestFromWire(request);
 }
 
 /**

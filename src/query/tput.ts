@@ -1,6 +1,9 @@
+import { compareRanked } from '../node/flows/key-vocabulary.js';
+
 /**
  * TPUT, the three-phase exact distributed top-k (Cao & Wang, "Efficient top-K query calculation in
- * distributed networks", PODC 2004), as pure functions: the fan-out does the I/O between the phases.
+ * distributed networks", PODC 2004): the coordinator's bounds as pure functions, used by cluster-top.ts
+ * (which does the I/O between the phases); a node's side of each phase is src/node/agent/merge-phases.ts.
  *
  * The score of a key is the sum of its scores on every node. Merging each node's local top-k is wrong: a
  * key 11th on every node can be 1st in the sum. TPUT bounds the transfer instead:
@@ -19,25 +22,9 @@ export interface ScoredKey {
   readonly score: number;
 }
 
-/** Descending score, then ascending key: the one order every phase and the final answer use. */
+/** Descending score, then ascending key (key-vocabulary.ts compareRanked): every phase and the answer. */
 export function compareScoredKeys(a: ScoredKey, b: ScoredKey): number {
-  if (a.score !== b.score) return b.score - a.score;
-  return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
-}
-
-/** The k best of a node's scores (phase 1 on a node). */
-export function localTop(scores: ReadonlyMap<string, number>, k: number): ScoredKey[] {
-  const all: ScoredKey[] = [];
-  for (const [key, score] of scores) all.push({ key, score });
-  all.sort(compareScoredKeys);
-  return all.slice(0, k);
-}
-
-/** Every key of a node with score >= threshold (phase 2 on a node). */
-export function keysAtLeast(scores: ReadonlyMap<string, number>, threshold: number): ScoredKey[] {
-  const found: ScoredKey[] = [];
-  for (const [key, score] of scores) if (score >= threshold) found.push({ key, score });
-  return found;
+  return compareRanked(a.score, a.key, b.score, b.key);
 }
 
 /** Sum of the scores each node reported, per key. */
@@ -97,12 +84,4 @@ export function phaseTwo(
   }
   candidates.sort(compareScoredKeys);
   return { candidates: candidates.map((candidate) => candidate.key), tau2 };
-}
-
-/** The coordinator after phase 3: exact per-node scores of the candidates, summed; the final top-k. */
-export function phaseThree(exactReports: ReadonlyArray<ReadonlyArray<ScoredKey>>, k: number): ScoredKey[] {
-  const totals: ScoredKey[] = [];
-  for (const [key, score] of partialSums(exactReports)) totals.push({ key, score });
-  totals.sort(compareScoredKeys);
-  return totals.slice(0, k);
 }

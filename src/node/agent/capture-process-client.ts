@@ -1,7 +1,6 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { getPriority, setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import type { MergeRequest, MergeResponse, MergeWindow } from '../../query/generated/sniffmesh.js';
 import { LiveCaptureError, SniffmeshError } from '../../util/errors.js';
 import type { TopQuery, TopReport } from '../flows/top-query.js';
 import type {
@@ -11,7 +10,14 @@ import type {
   SerializedError,
   ToCaptureProcess,
 } from './capture-process-protocol.js';
-import type { LocalQueryEngine, LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
+import type {
+  LocalQueryEngine,
+  LocalTopAnswer,
+  NodeCaptureStats,
+  PhaseAnswer,
+  PhaseRequest,
+  QueryWindow,
+} from './local-query-engine.js';
 
 /** How much lower the capture process's CPU priority is than the agent's (nice increment). */
 const CAPTURE_NICE_INCREMENT = 5;
@@ -128,14 +134,14 @@ export class CaptureProcessClient implements LocalQueryEngine {
     });
   }
 
-  merge(request: MergeRequest): Promise<MergeResponse> {
+  merge(request: PhaseRequest): Promise<PhaseAnswer> {
     return this.request({ type: 'merge', id: this.nextId++, request }).then((m) => {
       if (m.type !== 'merged') throw new Error(`unexpected capture-process answer ${m.type}`);
-      return m.response;
+      return m.answer;
     });
   }
 
-  localTop(window: MergeWindow, limit: number): Promise<LocalTopAnswer> {
+  localTop(window: QueryWindow, limit: number): Promise<LocalTopAnswer> {
     return this.request({ type: 'localTop', id: this.nextId++, window, limit }).then((m) => {
       if (m.type !== 'localTopped') throw new Error(`unexpected capture-process answer ${m.type}`);
       return m.answer;

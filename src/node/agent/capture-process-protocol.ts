@@ -1,6 +1,11 @@
-import type { MergeRequest, MergeResponse, MergeWindow } from '../../query/generated/sniffmesh.js';
 import type { TopQuery, TopReport } from '../flows/top-query.js';
-import type { LocalTopAnswer, NodeCaptureStats } from './local-query-engine.js';
+import type {
+  LocalTopAnswer,
+  NodeCaptureStats,
+  PhaseAnswer,
+  PhaseRequest,
+  QueryWindow,
+} from './local-query-engine.js';
 
 /**
  * Messages between the agent and its capture process. The capture process owns `cap`, the decoder and the
@@ -41,8 +46,8 @@ export interface CaptureCountersMessage {
 
 export type ToCaptureProcess =
   | { type: 'query'; id: number; query: TopQuery }
-  | { type: 'merge'; id: number; request: MergeRequest }
-  | { type: 'localTop'; id: number; window: MergeWindow; limit: number }
+  | { type: 'merge'; id: number; request: PhaseRequest }
+  | { type: 'localTop'; id: number; window: QueryWindow; limit: number }
   | { type: 'stats'; id: number }
   | { type: 'stop'; id: number };
 
@@ -50,7 +55,7 @@ export type FromCaptureProcess =
   | { type: 'started'; counters: CaptureCountersMessage }
   | { type: 'report'; id: number; report: TopReport; counters: CaptureCountersMessage }
   | { type: 'stopped'; id: number; counters: CaptureCountersMessage }
-  | { type: 'merged'; id: number; response: MergeResponse }
+  | { type: 'merged'; id: number; answer: PhaseAnswer }
   | { type: 'localTopped'; id: number; answer: LocalTopAnswer }
   | { type: 'statsReport'; id: number; stats: NodeCaptureStats }
   /** One question failed (bad request); the capture goes on. */

@@ -178,7 +178,7 @@ function start(settings: CaptureProcessSettings): void {
       answer(message.id, () => ({
         type: 'merged',
         id: message.id,
-        response: engine.mergeNow(message.request),
+        answer: engine.mergeNow(message.request),
       }));
     } else if (message.type === 'localTop') {
       answer(message.id, () => ({

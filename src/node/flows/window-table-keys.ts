@@ -2,14 +2,14 @@ import { SniffmeshError } from '../../util/errors.js';
 import type { FlowStore } from './flow-store.js';
 import { FlowTable } from './flow-table.js';
 import { GROUP_KEY_STRIDE, type GroupAggregator } from './group-aggregator.js';
-import { ParsedFlowKey, parseFlowKeyText, parseGroupKeyText } from './key-text-parser.js';
-import { flowKeyText, type Grouping, groupKeyText } from './top-query.js';
+import { flowKeyText, groupKeyText, ParsedFlowKey, parseFlowKeyText, parseGroupKeyText } from './key-text.js';
+import type { Grouping } from './key-vocabulary.js';
 
 /**
  * The key texts of a window table's groups, printed only when asked: a query sends tens of rows, and
  * printing the text of each of 100k groups (address formatting, template strings, the garbage they
  * leave) cost most of a table. Texts are memoised per group; a text a coordinator names is parsed back
- * into key words and looked up (key-text-parser.ts), so no text-to-group map is built either.
+ * into key words and looked up (key-text.ts), so no text-to-group map is built either.
  */
 export interface WindowTableKeys {
   /** The key text of group `g`, exactly as analyze prints it. */

@@ -1,5 +1,5 @@
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
-import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
+import { countingVerdict, VERDICT_SKIP, VERDICT_TRANSIT } from './counting-rule.js';
 import type { FlowFilter } from './flow-filter.js';
 import type { FlowStore, SteppedRangeRead } from './flow-store.js';
 import { REC_INTS } from './flow-table.js';
@@ -13,16 +13,20 @@ import {
   GROUP_KEY_STRIDE,
   GroupAggregator,
 } from './group-aggregator.js';
-import type { LocalNetworks } from './local-networks.js';
-import { hasPorts, servicePort } from './protocol-names.js';
+import { flowKeyText, groupKeyText } from './key-text.js';
 import {
-  compareWords,
-  copyWords,
-  flowKeyText,
-  GROUP_KEY_WORDS_BY_GROUPING,
+  GROUP_KEY_WORDS,
+  GROUPING_MODE,
   type Grouping,
-  groupKeyText,
-} from './top-query.js';
+  KEY_FORWARD,
+  KEY_HAS_SECOND,
+  MODE_FLOW,
+  MODE_PORT,
+  MODE_PROTO,
+  writeGroupKey,
+  writeHostDestinationKey,
+} from './key-vocabulary.js';
+import type { LocalNetworks } from './local-networks.js';
 import { AggregatedGroupKeys, FlowGroupKeys, type WindowTableKeys } from './window-table-keys.js';
 
 /**
@@ -30,45 +34,11 @@ import { AggregatedGroupKeys, FlowGroupKeys, type WindowTableKeys } from './wind
  * counters under the cluster's counting rule, so that each phase of the TPUT merge (src/query/tput.ts)
  * reads the same numbers. Keys are the texts `analyze` prints (top-query.ts), so cluster rows and local
  * rows name the same things; they are printed only for the groups asked about (window-table-keys.ts).
- *
- * The counting rule makes a packet between two capturing mesh members count once cluster-wide, at its
- * sender: with d = the flow's direction on this node (bit 1: source local, bit 2: destination local;
- * 0 for every flow when the node knows no local addresses):
- * - d has bit 1 (sent, or both ends local): counted.
- * - d = 2 (received): counted unless a member network holds the source (that member counts it as sent).
- * - d = 0 (transit): skipped when a member network holds either end (that member counts it); otherwise
- *   not counted here but listed in `transit`, because several nodes may see the same transit flow and
- *   the coordinator merges those observations by max, not by sum.
+ * Which flows count is the cluster's counting rule (counting-rule.ts).
  */
 
 /** Start small and grow, as top-query.ts does: most groupings have far fewer groups than flows. */
 const INITIAL_GROUPS = 4096;
-
-const MODE_HOST = 0;
-const MODE_SRC = 1;
-const MODE_DST = 2;
-const MODE_PAIR = 3;
-const MODE_FLOW = 4;
-const MODE_PORT = 5;
-const MODE_PROTO = 6;
-const GROUPING_MODE: Record<Grouping, number> = {
-  host: MODE_HOST,
-  src: MODE_SRC,
-  dst: MODE_DST,
-  pair: MODE_PAIR,
-  flow: MODE_FLOW,
-  port: MODE_PORT,
-  proto: MODE_PROTO,
-};
-
-/** Bits returned by writeFirstKey(). */
-const KEY_FORWARD = 1;
-const KEY_HAS_SECOND = 2;
-
-/** What the counting rule does with one flow. */
-const VERDICT_COUNT = 0;
-const VERDICT_SKIP = 1;
-const VERDICT_TRANSIT = 2;
 
 export interface WindowTableSpec {
   group: Grouping;
@@ -194,7 +164,7 @@ export class WindowTableBuilder {
       return;
     }
     this.agg = new GroupAggregator(
-      GROUP_KEY_WORDS_BY_GROUPING[this.spec.group],
+      GROUP_KEY_WORDS[this.spec.group],
       // Sized once for one group per flow: growing rehashes every group, which cost more than the
       // grouping itself on 100k flows. Host groupings can reach two per flow (every address distinct)
       // and then grow once; sizing them for that worst case cost ~4 ms more on 100k flows with 65k
@@ -259,7 +229,7 @@ export class WindowTableBuilder {
         }
         // Counters are updated inline: passing float64 values to a helper that is not inlined would box them.
         const k = slot * REC_INTS;
-        const shape = writeFirstKey(mode, rec, k, agg.key);
+        const shape = writeGroupKey(mode, rec, k, agg.key);
         let base = agg.group() * GROUP_COLUMNS;
         let v = agg.values;
         v[base + COL_PACKETS] += packets;
@@ -341,94 +311,6 @@ type GroupColumns = Pick<
   'count' | 'packets' | 'bytes' | 'flows' | 'forwardPackets' | 'forwardBytes'
 >;
 
-/** The counting rule (see the top of this file) for the flow whose key is at records[k...]. */
-function countingVerdict(
-  direction: number,
-  members: LocalNetworks | null,
-  records: Int32Array,
-  k: number,
-  address: Uint32Array,
-): number {
-  if ((direction & 1) !== 0) return VERDICT_COUNT;
-  const version = records[k + KEY_META] >>> 8;
-  const memberSent = members !== null && inNetworks(members, records, k + KEY_SRC, version, address);
-  if (direction === 2) return memberSent ? VERDICT_SKIP : VERDICT_COUNT;
-  if (memberSent || (members !== null && inNetworks(members, records, k + KEY_DST, version, address)))
-    return VERDICT_SKIP;
-  return VERDICT_TRANSIT;
-}
-
-/** LocalNetworks.contains for an address in the table (copied into `address`: contains reads from 0). */
-function inNetworks(
-  networks: LocalNetworks,
-  records: Int32Array,
-  at: number,
-  version: number,
-  address: Uint32Array,
-): boolean {
-  address[0] = records[at];
-  address[1] = records[at + 1];
-  address[2] = records[at + 2];
-  address[3] = records[at + 3];
-  return networks.contains(version, address);
-}
-
-/**
- * Writes the key of the first group the flow at records[k...] adds to into `key` (the aggregator
- * layout of top-query.ts); returns KEY_FORWARD when that group gets the flow as its forward part and
- * KEY_HAS_SECOND when a second group (a host flow's destination) follows.
- */
-function writeFirstKey(mode: number, records: Int32Array, k: number, key: Int32Array): number {
-  const meta = records[k + KEY_META];
-  switch (mode) {
-    case MODE_HOST: {
-      key[0] = meta >>> 8;
-      copyWords(records, k + KEY_SRC, key, 1);
-      // A frame counts once per distinct address: a flow to itself adds no second share.
-      const same =
-        records[k + KEY_SRC] === records[k + KEY_DST] &&
-        records[k + KEY_SRC + 1] === records[k + KEY_DST + 1] &&
-        records[k + KEY_SRC + 2] === records[k + KEY_DST + 2] &&
-        records[k + KEY_SRC + 3] === records[k + KEY_DST + 3];
-      return same ? KEY_FORWARD : KEY_FORWARD | KEY_HAS_SECOND;
-    }
-    case MODE_SRC:
-    case MODE_DST:
-      key[0] = meta >>> 8;
-      copyWords(records, k + (mode === MODE_SRC ? KEY_SRC : KEY_DST), key, 1);
-      return KEY_FORWARD;
-    case MODE_PAIR: {
-      key[0] = meta >>> 8;
-      const forward = compareWords(records, k + KEY_SRC, k + KEY_DST) <= 0;
-      copyWords(records, forward ? k + KEY_SRC : k + KEY_DST, key, 1);
-      copyWords(records, forward ? k + KEY_DST : k + KEY_SRC, key, 5);
-      return forward ? KEY_FORWARD : 0;
-    }
-    case MODE_PORT: {
-      const protocol = meta & 0xff;
-      key[0] = protocol;
-      if (hasPorts(protocol)) {
-        const ports = records[k + KEY_PORTS];
-        key[1] = servicePort(ports >>> 16, ports & 0xffff);
-        key[2] = 1;
-      } else {
-        key[1] = 0;
-        key[2] = 0;
-      }
-      return KEY_FORWARD;
-    }
-    case MODE_PROTO:
-      key[0] = meta & 0xff;
-      return KEY_FORWARD;
-    default:
-      throw new Error(`unreachable grouping mode ${mode}`);
-  }
-}
-
-function writeHostDestinationKey(records: Int32Array, k: number, key: Int32Array): void {
-  copyWords(records, k + KEY_DST, key, 1);
-}
-
 /** The transit entry of one flow, with the keys of the groups it would add to. */
 function transitFlow(
   group: Grouping,
@@ -444,7 +326,7 @@ function transitFlow(
   }
   const key = new Int32Array(GROUP_KEY_STRIDE);
   const k = slot * REC_INTS;
-  const shape = writeFirstKey(mode, records, k, key);
+  const shape = writeGroupKey(mode, records, k, key);
   const forward = (shape & KEY_FORWARD) !== 0;
   const entry: TransitFlow = {
     flow,

@@ -507,6 +507,18 @@ export interface NodeOutcome {
   error: string;
   /** Round-trip time of its last answered phase. */
   latencyMs: number;
+  /**
+   * The gRPC status code of the failure (14 = UNAVAILABLE, 4 = DEADLINE_EXCEEDED, 3 = INVALID_ARGUMENT,
+   * 9 = FAILED_PRECONDITION, ...); 0 when it answered or was skipped.
+   */
+  code: number;
+  /**
+   * Answered nodes: false when its data does not cover the whole window (history dropped, or it has not
+   * closed the window's last second yet: its clock is behind the asking node's).
+   */
+  windowComplete: boolean;
+  /** Answered nodes: the newest second its answer read (0 = nothing counted yet). */
+  windowToSecond: number;
 }
 
 export interface Totals {
@@ -617,6 +629,11 @@ export interface MergeResponse {
   error: string;
   /** MergeStream only: the gRPC status code of the failure (3 = INVALID_ARGUMENT, 13 = INTERNAL). */
   errorCode: number;
+  /**
+   * The newest second read (0 = nothing counted yet): below window.to_second when this node has not
+   * closed that second yet (window_complete is then false).
+   */
+  windowToSecond: number;
 }
 
 function createBaseMember(): Member {
@@ -2138,7 +2155,16 @@ export const TopRow: MessageFns<TopRow> = {
 };
 
 function createBaseNodeOutcome(): NodeOutcome {
-  return { name: "", address: "", status: 0, error: "", latencyMs: 0 };
+  return {
+    name: "",
+    address: "",
+    status: 0,
+    error: "",
+    latencyMs: 0,
+    code: 0,
+    windowComplete: false,
+    windowToSecond: 0,
+  };
 }
 
 export const NodeOutcome: MessageFns<NodeOutcome> = {
@@ -2157,6 +2183,15 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     }
     if (message.latencyMs !== 0) {
       writer.uint32(41).double(message.latencyMs);
+    }
+    if (message.code !== 0) {
+      writer.uint32(48).uint32(message.code);
+    }
+    if (message.windowComplete !== false) {
+      writer.uint32(56).bool(message.windowComplete);
+    }
+    if (message.windowToSecond !== 0) {
+      writer.uint32(64).int64(message.windowToSecond);
     }
     return writer;
   },
@@ -2214,6 +2249,30 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
             message.latencyMs = reader.double();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.windowComplete = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.windowToSecond = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2237,6 +2296,17 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
         : isSet(object.latency_ms)
         ? globalThis.Number(object.latency_ms)
         : 0,
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      windowComplete: isSet(object.windowComplete)
+        ? globalThis.Boolean(object.windowComplete)
+        : isSet(object.window_complete)
+        ? globalThis.Boolean(object.window_complete)
+        : false,
+      windowToSecond: isSet(object.windowToSecond)
+        ? globalThis.Number(object.windowToSecond)
+        : isSet(object.window_to_second)
+        ? globalThis.Number(object.window_to_second)
+        : 0,
     };
   },
 
@@ -2257,6 +2327,15 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     if (message.latencyMs !== 0) {
       obj.latencyMs = floatToJson(message.latencyMs);
     }
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.windowComplete !== false) {
+      obj.windowComplete = message.windowComplete;
+    }
+    if (message.windowToSecond !== 0) {
+      obj.windowToSecond = Math.round(message.windowToSecond);
+    }
     return obj;
   },
 
@@ -2270,6 +2349,9 @@ export const NodeOutcome: MessageFns<NodeOutcome> = {
     message.status = object.status ?? 0;
     message.error = object.error ?? "";
     message.latencyMs = object.latencyMs ?? 0;
+    message.code = object.code ?? 0;
+    message.windowComplete = object.windowComplete ?? false;
+    message.windowToSecond = object.windowToSecond ?? 0;
     return message;
   },
 };
@@ -3451,6 +3533,7 @@ function createBaseMergeResponse(): MergeResponse {
     requestId: 0,
     error: "",
     errorCode: 0,
+    windowToSecond: 0,
   };
 }
 
@@ -3488,6 +3571,9 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     }
     if (message.errorCode !== 0) {
       writer.uint32(88).uint32(message.errorCode);
+    }
+    if (message.windowToSecond !== 0) {
+      writer.uint32(96).int64(message.windowToSecond);
     }
     return writer;
   },
@@ -3593,6 +3679,14 @@ export const MergeResponse: MessageFns<MergeResponse> = {
             message.errorCode = reader.uint32();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.windowToSecond = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3640,6 +3734,11 @@ export const MergeResponse: MessageFns<MergeResponse> = {
         : isSet(object.error_code)
         ? globalThis.Number(object.error_code)
         : 0,
+      windowToSecond: isSet(object.windowToSecond)
+        ? globalThis.Number(object.windowToSecond)
+        : isSet(object.window_to_second)
+        ? globalThis.Number(object.window_to_second)
+        : 0,
     };
   },
 
@@ -3678,6 +3777,9 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     if (message.errorCode !== 0) {
       obj.errorCode = Math.round(message.errorCode);
     }
+    if (message.windowToSecond !== 0) {
+      obj.windowToSecond = Math.round(message.windowToSecond);
+    }
     return obj;
   },
 
@@ -3699,6 +3801,7 @@ export const MergeResponse: MessageFns<MergeResponse> = {
     message.requestId = object.requestId ?? 0;
     message.error = object.error ?? "";
     message.errorCode = object.errorCode ?? 0;
+    message.windowToSecond = object.windowToSecond ?? 0;
     return message;
   },
 };

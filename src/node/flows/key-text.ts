@@ -1,12 +1,14 @@
 import { formatAddress, parseAddress } from '../../util/ip-address.js';
-import type { FlowFacts } from './flow-facts.js';
+import { type FlowFacts, KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
+import { REC_INTS } from './flow-table.js';
+import type { Grouping } from './key-vocabulary.js';
 import { hasPorts, isIcmp, protocolName, protocolNumber } from './protocol-names.js';
-import type { Grouping } from './top-query.js';
 
 /**
- * The exact inverse of the key texts `analyze` prints (top-query.ts groupKeyText and flowKeyText): a text
- * is turned back into the key words it was printed from, so a window table can find the group a
- * coordinator names without printing every group's text. Only canonical texts parse (the form the
+ * Key texts in both directions, part of the key vocabulary (key-vocabulary.ts): the texts every answer
+ * names its rows by (groupKeyText, flowKeyText: what `analyze` and the cluster print), and their exact
+ * inverse (parseGroupKeyText, parseFlowKeyText): a text is turned back into the key words it was printed
+ * from, so a window table can find the group a coordinator names without printing every group's text. Only canonical texts parse (the form the
  * printers produce: RFC 5952 addresses, protocol names as protocolName prints them, decimal numbers
  * without leading zeros); anything else, including a valid but differently written address, returns
  * false, because no group prints it. Parsing never throws. Allocates per call: for the tens of keys a
@@ -33,8 +35,65 @@ export class ParsedFlowKey implements FlowFacts {
   readonly tcpFlags = 0;
 }
 
+// ---- printing --------------------------------------------------------------------------------------
+
+function addressAt(words: Int32Array | Uint32Array, at: number, version: number): string {
+  return formatAddress(
+    version,
+    words[at] >>> 0,
+    words[at + 1] >>> 0,
+    words[at + 2] >>> 0,
+    words[at + 3] >>> 0,
+  );
+}
+
+/** An address of a flow record (flow-facts.ts layout), as every answer prints it. */
+export function recordAddressText(records: Int32Array, at: number, version: number): string {
+  return addressAt(records, at, version);
+}
+
+function endpointText(words: Int32Array, at: number, version: number, port: number): string {
+  const address = addressAt(words, at, version);
+  return version === 6 ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
+/** "tcp 198.18.0.1:40000 > 198.18.0.2:443", "icmp 198.18.0.1 > 198.18.0.2 type 8 code 0". */
+export function flowKeyText(keys: Int32Array, slot: number): string {
+  const k = slot * REC_INTS;
+  const version = keys[k + KEY_META] >>> 8;
+  const protocol = keys[k + KEY_META] & 0xff;
+  const ports = keys[k + KEY_PORTS];
+  const name = protocolName(protocol);
+  if (hasPorts(protocol)) {
+    return `${name} ${endpointText(keys, k + KEY_SRC, version, ports >>> 16)} > ${endpointText(keys, k + KEY_DST, version, ports & 0xffff)}`;
+  }
+  const pair = `${name} ${addressAt(keys, k + KEY_SRC, version)} > ${addressAt(keys, k + KEY_DST, version)}`;
+  if (isIcmp(protocol)) return `${pair} type ${(ports >>> 8) & 0xff} code ${ports & 0xff}`;
+  return pair;
+}
+
+/** The text of the group whose aggregator key words (key-vocabulary.ts layout) start at keys[at]. */
+export function groupKeyText(group: Grouping, keys: Int32Array, at: number): string {
+  switch (group) {
+    case 'host':
+    case 'src':
+    case 'dst':
+      return addressAt(keys, at + 1, keys[at]);
+    case 'pair':
+      return `${addressAt(keys, at + 1, keys[at])} <-> ${addressAt(keys, at + 5, keys[at])}`;
+    case 'port':
+      return keys[at + 2] === 1 ? `${protocolName(keys[at])}/${keys[at + 1]}` : protocolName(keys[at]);
+    case 'proto':
+      return protocolName(keys[at]);
+    default:
+      throw new Error(`groupKeyText: grouping ${group} has no aggregated key`);
+  }
+}
+
+// ---- parsing ---------------------------------------------------------------------------------------
+
 /**
- * Writes the aggregator key words of a group text (the layout of top-query.ts: version + address for
+ * Writes the aggregator key words of a group text (the layout of key-vocabulary.ts: version + address for
  * host/src/dst, version + both addresses for pair, protocol + port + has-port flag for port, protocol for
  * proto) into `key`; false when the text is not one groupKeyText prints. Flow texts: parseFlowKeyText.
  */
