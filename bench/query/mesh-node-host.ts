@@ -1,6 +1,7 @@
 import { configForPreset } from '../../src/membership/membership-config.js';
 import { SwimMembership } from '../../src/membership/swim-membership.js';
 import { FlowStoreQueryEngine } from '../../src/node/agent/flow-store-query-engine.js';
+import { startStoreClock } from '../../src/node/agent/store-clock.js';
 import { FlowStore } from '../../src/node/flows/flow-store.js';
 import { LocalNetworks } from '../../src/node/flows/local-networks.js';
 import { ClusterQuery } from '../../src/query/cluster-query.js';
@@ -115,6 +116,8 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
   local.add(address);
   const store = new FlowStore({ localNetworks: local, maxFlows: Math.ceil(message.flowsPerNode * 1.25) });
   fillStore(store, index, message.flowsPerNode, message.spreadSeconds);
+  // A capturing node's clock closes its seconds (queries never do): as the capture process runs it.
+  startStoreClock(store);
   const engine = new FlowStoreQueryEngine(
     store,
     {

@@ -1,10 +1,4 @@
-import {
-  type ServerDuplexStream,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-  type sendUnaryData,
-  status,
-} from '@grpc/grpc-js';
+import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUnaryData } from '@grpc/grpc-js';
 import type { MembershipEvent as MemberEvent, MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';

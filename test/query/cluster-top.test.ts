@@ -2,26 +2,20 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FlowStoreQueryEngine } from '../../src/node/agent/flow-store-query-engine.js';
 import type { FlowStore } from '../../src/node/flows/flow-store.js';
-import { clusterTop, type MergeHint, mergeTransit } from '../../src/query/cluster-top.js';
+import { GROUPING_MODE, GROUPINGS, METRIC_CODE } from '../../src/node/flows/key-vocabulary.js';
+import { clusterTop, type MergeAnswer, type MergeHint, mergeTransit } from '../../src/query/cluster-top.js';
 import {
-  Grouping,
+  type MergeRequest,
   MergeResponse,
   type MergeWindow,
-  Metric,
   type TopRow,
 } from '../../src/query/generated/sniffmesh.js';
+import { mergeResponseToWire } from '../../src/query/phase-wire.js';
+import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
+import { validateMergeRequest } from '../../src/query/request-validation.js';
+import { PeerCallError } from '../../src/query/service-errors.js';
 import { buildMeshTraffic, type MeshTraffic } from '../helpers/mesh-traffic.js';
 import { groupRows, type RefGrouping, type RefRow, rankRows } from '../helpers/naive-traffic-reference.js';
-
-const GROUPS: Record<RefGrouping, Grouping> = {
-  host: Grouping.GROUPING_HOST,
-  src: Grouping.GROUPING_SRC,
-  dst: Grouping.GROUPING_DST,
-  pair: Grouping.GROUPING_PAIR,
-  flow: Grouping.GROUPING_FLOW,
-  port: Grouping.GROUPING_PORT,
-  proto: Grouping.GROUPING_PROTO,
-};
 
 function engines(mesh: MeshTraffic): FlowStoreQueryEngine[] {
   return mesh.stores.map(
@@ -34,10 +28,18 @@ function engines(mesh: MeshTraffic): FlowStoreQueryEngine[] {
   );
 }
 
+/** What the query service does with a peer's request (query-service.ts merge). */
+async function askEngine(engine: FlowStoreQueryEngine, request: MergeRequest): Promise<MergeAnswer> {
+  const response = mergeResponseToWire(
+    await engine.merge(validateMergeRequest(request, DEFAULT_QUERY_CONFIG)),
+  );
+  return { response, bytes: MergeResponse.encode(response).finish().length };
+}
+
 function windowOf(mesh: MeshTraffic, group: RefGrouping, by: 'bytes' | 'packets'): MergeWindow {
   return {
-    group: GROUPS[group],
-    by: by === 'bytes' ? Metric.METRIC_BYTES : Metric.METRIC_PACKETS,
+    group: GROUPING_MODE[group],
+    by: METRIC_CODE[by],
     fromSecond: mesh.firstSecond,
     toSecond: mesh.lastSecond,
     filters: undefined,
@@ -61,10 +63,7 @@ async function runCluster(
     targets: nodes,
     deadlineAt: performance.now() + 10_000,
     concurrency: 8,
-    ask: async (engine, request) => {
-      const response = await engine.merge(request);
-      return { response, bytes: MergeResponse.encode(response).finish().length };
-    },
+    ask: askEngine,
   });
 }
 
@@ -87,7 +86,7 @@ function comparable(rows: readonly TopRow[], group: RefGrouping): RefRow[] {
 describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)', () => {
   it('equals brute force over the union of every node data, for every grouping and metric', async () => {
     const mesh = buildMeshTraffic({ nodes: 5, seed: 11, flows: 600 });
-    for (const group of Object.keys(GROUPS) as RefGrouping[]) {
+    for (const group of GROUPINGS) {
       for (const by of ['bytes', 'packets'] as const) {
         const result = await runCluster(mesh, group, by, 10);
         expect(comparable(result.rows, group), `${group} by ${by}`).toEqual(expected(mesh, group, by, 10));
@@ -117,7 +116,7 @@ describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)
           seed: fc.integer({ min: 1, max: 1_000_000 }),
           flows: fc.integer({ min: 1, max: 300 }),
           k: fc.integer({ min: 1, max: 25 }),
-          group: fc.constantFrom(...(Object.keys(GROUPS) as RefGrouping[])),
+          group: fc.constantFrom(...GROUPINGS),
           by: fc.constantFrom('bytes' as const, 'packets' as const),
           transitShare: fc.double({ min: 0, max: 0.6, noNaN: true }),
         }),
@@ -212,9 +211,8 @@ describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)
       deadlineAt: performance.now() + 5000,
       concurrency: 4,
       ask: async (engine, request) => {
-        if (engine === nodes[2] && request.phase !== 1) throw new Error('UNAVAILABLE: connection reset');
-        const response = await engine.merge(request);
-        return { response, bytes: MergeResponse.encode(response).finish().length };
+        if (engine === nodes[2] && request.phase !== 1) throw new PeerCallError(14, 'connection reset');
+        return askEngine(engine, request);
       },
     });
     const failed = result.nodes.filter((n) => n.status !== 'ok');
@@ -222,6 +220,8 @@ describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)
     expect(failed[0]?.target).toBe(nodes[2]);
     expect(failed[0]?.error).toContain('UNAVAILABLE');
     expect(failed[0]?.phase).toBe(2);
+    // The status code stays data up to the answer (nodes[].code).
+    expect(failed[0]?.code).toBe(14);
   });
 
   it('answers by the deadline when a node hangs, naming it as timed out', async () => {
@@ -237,12 +237,12 @@ describe('clusterTop over in-process nodes (TPUT, counting rule, transit by max)
       concurrency: 4,
       ask: async (engine, request) => {
         if (engine === nodes[1]) return new Promise(() => {});
-        const response = await engine.merge(request);
-        return { response, bytes: MergeResponse.encode(response).finish().length };
+        return askEngine(engine, request);
       },
     });
     expect(performance.now() - started).toBeLessThan(600);
     expect(result.nodes.map((n) => n.status)).toEqual(['ok', 'timeout', 'ok']);
+    expect(result.nodes.map((n) => n.code)).toEqual([0, 4, 0]);
     expect(result.rows.length).toBeGreaterThan(0);
   });
 });

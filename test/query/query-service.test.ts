@@ -2,6 +2,7 @@ import { credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js'
 import { afterEach, describe, expect, it } from 'vitest';
 import { InMemoryMembership, InMemoryNetwork } from '../../src/membership/in-memory-membership.js';
 import { FlowStoreQueryEngine } from '../../src/node/agent/flow-store-query-engine.js';
+import { startStoreClock } from '../../src/node/agent/store-clock.js';
 import { queryTop } from '../../src/node/flows/top-query.js';
 import { ClusterQuery } from '../../src/query/cluster-query.js';
 import {
@@ -38,8 +39,11 @@ interface TestNode {
 }
 
 const running: TestNode[] = [];
+/** The stores' clocks (a capturing node's capture process runs one): queries never close seconds. */
+const clocks: (() => void)[] = [];
 
 afterEach(async () => {
+  for (const stop of clocks.splice(0)) stop();
   for (const node of running.splice(0)) {
     node.client.close();
     node.peers.close();
@@ -80,6 +84,7 @@ async function startMesh(
   const nodes: TestNode[] = [];
   for (let i = 0; i < mesh.stores.length; i++) {
     const name = `node${i}`;
+    clocks.push(startStoreClock(mesh.stores[i]!));
     const engine = new FlowStoreQueryEngine(
       mesh.stores[i]!,
       { captureInterface: `veth${i}`, captureFilter: '', tableTtlMs: 30_000, tableCacheEntries: 4 },

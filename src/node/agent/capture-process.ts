@@ -16,6 +16,7 @@ import type {
   ToCaptureProcess,
 } from './capture-process-protocol.js';
 import { FlowStoreQueryEngine } from './flow-store-query-engine.js';
+import { startStoreClock } from './store-clock.js';
 
 /**
  * The capture process: the only place `cap` is loaded, and where frames are decoded and counted.
@@ -26,10 +27,6 @@ import { FlowStoreQueryEngine } from './flow-store-query-engine.js';
  * work and survives those aborts. Started by CaptureProcessClient with fork(); settings arrive in the
  * first message.
  */
-
-/** How often finished seconds are closed when no packet does it (so windows keep moving, and the
- * tables of recent questions are rebuilt soon after a second ends: prewarm). */
-const CLOCK_TICK_MS = 50;
 
 /**
  * Work per prewarm step, ms: frames and queries wait at most this long for it. A 100k-flow host table
@@ -132,19 +129,14 @@ function start(settings: CaptureProcessSettings): void {
     if (more) setImmediate(prewarmStep);
     else prewarming = false;
   };
-  // Seconds close here or on the packet path (the first frame of the next second): compare with the
-  // last second prewarmed, not with the state before this tick.
-  let prewarmedSecond: number | null = null;
-  const clock = setInterval(() => {
-    store.advanceTo(Math.floor(Date.now() / 1000));
-    const closed = store.lastClosedSecond;
-    if (closed === prewarmedSecond) return;
-    prewarmedSecond = closed;
+  // Seconds close by this clock or on the packet path (the first frame of the next second); either way,
+  // once a second has closed, the tables of recent questions are built for it.
+  const stopClock = startStoreClock(store, () => {
     if (engine.prewarm() && !prewarming) {
       prewarming = true;
       setImmediate(prewarmStep);
     }
-  }, CLOCK_TICK_MS);
+  });
   // Opening errors (bad filter, no permission, not a capture file) fail the first turn.
   let failed = false;
   const running = source.run(accountant, abort.signal);
@@ -161,7 +153,7 @@ function start(settings: CaptureProcessSettings): void {
         return;
       }
       failed = true;
-      clearInterval(clock);
+      stopClock();
       restoreOffloads();
       send({ type: 'error', error: serializeError(error) });
     },
@@ -190,7 +182,7 @@ function start(settings: CaptureProcessSettings): void {
       answer(message.id, () => ({ type: 'statsReport', id: message.id, stats: engine.statsNow() }));
     } else if (message.type === 'stop') {
       abort.abort();
-      clearInterval(clock);
+      stopClock();
       // A live source first reads what its ring still holds from before the stop (TPACKET_V3 drain).
       const stopped = (): void => {
         restoreOffloads();

@@ -1,20 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { FlowStoreQueryEngine } from '../../../src/node/agent/flow-store-query-engine.js';
+import {
+  PHASE_LOCAL_TOP,
+  type PhaseRequest,
+  type QueryWindow,
+} from '../../../src/node/agent/local-query-engine.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
+import type { Grouping } from '../../../src/node/flows/key-vocabulary.js';
 import { LocalNetworks } from '../../../src/node/flows/local-networks.js';
-import type { Grouping } from '../../../src/node/flows/top-query.js';
 import {
   computeWindowTable,
   type WindowTable,
   WindowTableBuilder,
 } from '../../../src/node/flows/window-table.js';
-import {
-  Grouping as GroupingCode,
-  MergePhase,
-  type MergeRequest,
-  type MergeWindow,
-  Metric,
-} from '../../../src/query/generated/sniffmesh.js';
 import { FactsBuffer, ipv4, makeFlow, type RefFlow } from '../../helpers/naive-traffic-reference.js';
 import { EPOCH_SECOND } from '../../helpers/random-traffic.js';
 import { SeededRandom } from '../../helpers/seeded-random.js';
@@ -168,23 +166,22 @@ describe('FlowStoreQueryEngine.prewarm', () => {
   }
 
   /** Seconds 0..9 of the filled store, by bytes, no filters or members unless overridden. */
-  function windowOf(overrides: Partial<MergeWindow>): MergeWindow {
+  function windowOf(overrides: Partial<QueryWindow>): QueryWindow {
     return {
-      group: GroupingCode.GROUPING_HOST,
-      by: Metric.METRIC_BYTES,
+      group: 'host',
+      by: 'bytes',
       fromSecond: EPOCH_SECOND,
       toSecond: EPOCH_SECOND + 9,
-      filters: undefined,
+      filters: { cidrs: [], ports: [], protocols: [] },
       memberNetworks: [],
       ...overrides,
     };
   }
 
-  function phaseOne(window: MergeWindow): MergeRequest {
+  function phaseOne(window: QueryWindow): PhaseRequest {
     return {
       queryId: 'q',
-      requestId: 1,
-      phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
+      phase: PHASE_LOCAL_TOP,
       window,
       k: 10,
       threshold: 0,
@@ -216,7 +213,7 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     // Nothing more to build for the same second.
     expect(engine.prewarm()).toBe(false);
 
-    const shifted: MergeWindow = { ...window, fromSecond: EPOCH_SECOND + 1, toSecond: EPOCH_SECOND + 10 };
+    const shifted: QueryWindow = { ...window, fromSecond: EPOCH_SECOND + 1, toSecond: EPOCH_SECOND + 10 };
     const answer = engine.mergeNow(phaseOne(shifted));
     expect(engine.tablesBuiltOnDemand).toBe(1);
     // The same answer a node that never prewarmed gives.
@@ -229,7 +226,7 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     const store = filledStore(6_000, 10);
     const now = (EPOCH_SECOND + 10) * 1000;
     const engine = engineOf(store, () => now);
-    const asked = [GroupingCode.GROUPING_PORT, GroupingCode.GROUPING_SRC, GroupingCode.GROUPING_DST];
+    const asked: Grouping[] = ['port', 'src', 'dst'];
     for (const group of asked) engine.mergeNow(phaseOne(windowOf({ group })));
     const facts = new FactsBuffer();
     store.addPacket(facts.load(randomFlow(new SeededRandom(8)), 0x18), 700, EPOCH_SECOND + 10, 0);
@@ -248,8 +245,8 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     let now = (EPOCH_SECOND + 10) * 1000;
     const engine = engineOf(store, () => now);
     const window = windowOf({
-      group: GroupingCode.GROUPING_PAIR,
-      by: Metric.METRIC_PACKETS,
+      group: 'pair',
+      by: 'packets',
       fromSecond: EPOCH_SECOND + 5,
     });
     engine.mergeNow(phaseOne(window));
@@ -260,7 +257,7 @@ describe('FlowStoreQueryEngine.prewarm', () => {
     expect(engine.prewarm()).toBe(true);
     // One small step, then the query arrives before the table is done: it finishes that build.
     engine.prewarmStep(0);
-    const shifted: MergeWindow = { ...window, fromSecond: EPOCH_SECOND + 6, toSecond: EPOCH_SECOND + 10 };
+    const shifted: QueryWindow = { ...window, fromSecond: EPOCH_SECOND + 6, toSecond: EPOCH_SECOND + 10 };
     const answer = engine.mergeNow(phaseOne(shifted));
     expect(answer).toEqual(engineOf(store, () => now).mergeNow(phaseOne(shifted)));
     expect(engine.prewarmStep(1000)).toBe(false);

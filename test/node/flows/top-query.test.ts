@@ -1,14 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
+import { GROUPINGS, METRICS, type ReportRow as TopRow } from '../../../src/node/flows/key-vocabulary.js';
 import { LocalNetworks } from '../../../src/node/flows/local-networks.js';
-import {
-  GROUPINGS,
-  METRICS,
-  queryTop,
-  type TopQuery,
-  type TopRow,
-} from '../../../src/node/flows/top-query.js';
+import { queryTop, type TopQuery } from '../../../src/node/flows/top-query.js';
 import {
   FactsBuffer,
   flowText,

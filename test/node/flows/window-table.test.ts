@@ -2,8 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FlowFilter } from '../../../src/node/flows/flow-filter.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
+import { GROUPINGS, type Grouping } from '../../../src/node/flows/key-vocabulary.js';
 import { LocalNetworks } from '../../../src/node/flows/local-networks.js';
-import { GROUPINGS, type Grouping, queryTop, type TopReport } from '../../../src/node/flows/top-query.js';
+import { queryTop, type TopReport } from '../../../src/node/flows/top-query.js';
 import { computeWindowTable, type WindowTable } from '../../../src/node/flows/window-table.js';
 import { StaleWindowTableError } from '../../../src/node/flows/window-table-keys.js';
 import {

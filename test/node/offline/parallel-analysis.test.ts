@@ -10,7 +10,8 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openCaptureFile } from '../../../src/node/capture/capture-file-source.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
-import { GROUPINGS, queryTop, type TopReport } from '../../../src/node/flows/top-query.js';
+import { GROUPINGS } from '../../../src/node/flows/key-vocabulary.js';
+import { queryTop, type TopReport } from '../../../src/node/flows/top-query.js';
 import { FrameAccountant } from '../../../src/node/frame-accountant.js';
 import { REPO_ROOT, requireBuiltCli } from '../../helpers/repo-paths.js';
 

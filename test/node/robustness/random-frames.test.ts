@@ -6,12 +6,10 @@ import {
   UNDECODED_REASON_NAMES,
 } from '../../../src/node/decode/decode-outcome.js';
 import { PacketDecoder } from '../../../src/node/decode/packet-decoder.js';
-import {
-  denseSelection,
-  FlowStore,
-  HISTORY_ENTRIES_PER_FLOW_BUDGET,
-} from '../../../src/node/flows/flow-store.js';
-import { GROUPINGS, METRICS, queryTop } from '../../../src/node/flows/top-query.js';
+import { denseSelection, FlowStore } from '../../../src/node/flows/flow-store.js';
+import { HISTORY_ENTRIES_PER_FLOW_BUDGET } from '../../../src/node/flows/flow-store-config.js';
+import { GROUPINGS, METRICS } from '../../../src/node/flows/key-vocabulary.js';
+import { queryTop } from '../../../src/node/flows/top-query.js';
 import { FrameAccountant } from '../../../src/node/frame-accountant.js';
 import { forceGc, probeAllocation } from '../../helpers/heap-probe.js';
 import { loadScapyFrames } from '../../helpers/scapy-frames.js';
@@ -132,7 +130,9 @@ describe('FrameAccountant + FlowStore on a million random and mutated frames', (
           expect(report.rows.length, context).toBeLessThanOrEqual(20);
           expect(report.groups, context).toBeGreaterThanOrEqual(report.rows.length);
           for (let i = 1; i < report.rows.length; i++) {
-            expect(report.rows[i - 1][by], context).toBeGreaterThanOrEqual(report.rows[i][by]);
+            expect(report.rows[i - 1][by] as number, context).toBeGreaterThanOrEqual(
+              report.rows[i][by] as number,
+            );
           }
           const undecoded = Object.values(report.undecoded).reduce((a, b) => a + b, 0);
           expect(report.totals.ipPackets + undecoded, context).toBe(report.totals.packets);

@@ -3,13 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from '../../../src/node/flows/flow-facts.js';
 import { REC_INTS } from '../../../src/node/flows/flow-table.js';
 import {
+  flowKeyText,
+  groupKeyText,
   ParsedFlowKey,
   parseFlowKeyText,
   parseGroupKeyText,
   parseProtocolName,
-} from '../../../src/node/flows/key-text-parser.js';
+} from '../../../src/node/flows/key-text.js';
+import type { Grouping } from '../../../src/node/flows/key-vocabulary.js';
 import { hasPorts, isIcmp, protocolName } from '../../../src/node/flows/protocol-names.js';
-import { flowKeyText, type Grouping, groupKeyText } from '../../../src/node/flows/top-query.js';
 
 const FAST_CHECK_SEED = 7_311;
 const FAST_CHECK_RUNS = 2_000;
