@@ -5,8 +5,24 @@ import path from 'node:path';
 import { credentials, Server, ServerCredentials } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  PHASE_ABOVE_THRESHOLD,
+  PHASE_EXACT,
+  PHASE_LOCAL_TOP,
+} from '../../src/node/agent/local-query-engine.js';
+import {
+  GROUPING_MODE,
+  GROUPINGS,
+  groupingOfCode,
+  METRIC_CODE,
+  METRICS,
+  metricOfCode,
+} from '../../src/node/flows/key-vocabulary.js';
+import {
+  Grouping,
   MemberState,
   MembersResponse,
+  MergePhase,
+  Metric,
   SniffmeshClient,
   SniffmeshService,
   type StatsResponse,
@@ -74,5 +90,30 @@ describe('the generated gRPC code', () => {
       client.close();
       server.forceShutdown();
     }
+  });
+});
+
+describe('the key vocabulary and the wire', () => {
+  it('names every wire Grouping and Metric value with the vocabulary code of the same number', () => {
+    const groupings = Object.entries(Grouping).filter(([, v]) => typeof v === 'number' && v > 0);
+    expect(groupings.map(([name, code]) => [name, groupingOfCode(code as number)])).toEqual(
+      GROUPINGS.map((g) => [`GROUPING_${g.toUpperCase()}`, g]),
+    );
+    for (const g of GROUPINGS)
+      expect(GROUPING_MODE[g]).toBe(Grouping[`GROUPING_${g.toUpperCase()}` as keyof typeof Grouping]);
+    expect(groupingOfCode(Grouping.GROUPING_UNSPECIFIED)).toBe('host');
+    expect(groupingOfCode(99)).toBeUndefined();
+    for (const m of METRICS)
+      expect(METRIC_CODE[m]).toBe(Metric[`METRIC_${m.toUpperCase()}` as keyof typeof Metric]);
+    expect(metricOfCode(Metric.METRIC_UNSPECIFIED)).toBe('bytes');
+    expect(metricOfCode(3)).toBeUndefined();
+  });
+
+  it('has the node merge phases at the wire MergePhase values', () => {
+    expect([PHASE_LOCAL_TOP, PHASE_ABOVE_THRESHOLD, PHASE_EXACT]).toEqual([
+      MergePhase.MERGE_PHASE_LOCAL_TOP,
+      MergePhase.MERGE_PHASE_ABOVE_THRESHOLD,
+      MergePhase.MERGE_PHASE_EXACT,
+    ]);
   });
 });

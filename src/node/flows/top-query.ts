@@ -9,7 +9,8 @@ import {
   type EvictedResidue,
 } from './evicted-residue.js';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from './flow-facts.js';
-import { denseSelection, type FlowSelection, type FlowStore } from './flow-store.js';
+import { denseSelection, type FlowSelection } from './flow-range-read.js';
+import type { FlowStore } from './flow-store.js';
 import {
   REC_INTS,
   STAT_BYTES,

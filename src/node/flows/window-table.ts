@@ -1,7 +1,8 @@
 import { UNDECODED_REASON_COUNT, UNDECODED_REASON_NAMES } from '../decode/decode-outcome.js';
 import { countingVerdict, VERDICT_SKIP, VERDICT_TRANSIT } from './counting-rule.js';
 import type { FlowFilter } from './flow-filter.js';
-import type { FlowStore, SteppedRangeRead } from './flow-store.js';
+import type { SteppedRangeRead } from './flow-range-read.js';
+import type { FlowStore } from './flow-store.js';
 import { REC_INTS } from './flow-table.js';
 import {
   COL_BYTES,

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { KEY_DST, KEY_META, KEY_PORTS, KEY_SRC } from '../../../src/node/flows/flow-facts.js';
-import { denseSelection, FlowStore } from '../../../src/node/flows/flow-store.js';
+import { denseSelection } from '../../../src/node/flows/flow-range-read.js';
+import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import { REC_INTS, STAT_FIRST_SEEN, STAT_LAST_SEEN } from '../../../src/node/flows/flow-table.js';
 import {
   FactsBuffer,

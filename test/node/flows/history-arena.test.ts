@@ -5,7 +5,8 @@ import {
   ADDRESS_SRC_BYTES,
   EvictedResidue,
 } from '../../../src/node/flows/evicted-residue.js';
-import { type FlowSelection, FlowStore } from '../../../src/node/flows/flow-store.js';
+import type { FlowSelection } from '../../../src/node/flows/flow-range-read.js';
+import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import { FlowTable, REC_INTS } from '../../../src/node/flows/flow-table.js';
 import { GROUP_COLUMNS } from '../../../src/node/flows/group-aggregator.js';
 import { HistoryEntryArena } from '../../../src/node/flows/history-entry-arena.js';

@@ -6,7 +6,8 @@ import {
   UNDECODED_REASON_NAMES,
 } from '../../../src/node/decode/decode-outcome.js';
 import { PacketDecoder } from '../../../src/node/decode/packet-decoder.js';
-import { denseSelection, FlowStore } from '../../../src/node/flows/flow-store.js';
+import { denseSelection } from '../../../src/node/flows/flow-range-read.js';
+import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import { HISTORY_ENTRIES_PER_FLOW_BUDGET } from '../../../src/node/flows/flow-store-config.js';
 import { GROUPINGS, METRICS } from '../../../src/node/flows/key-vocabulary.js';
 import { queryTop } from '../../../src/node/flows/top-query.js';
