@@ -3,6 +3,7 @@ import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
 import type { CaptureCountersMessage } from '../node/agent/capture-process-protocol.js';
 import { offloadsOn } from '../node/capture/interface-offloads.js';
 import type { TopReport } from '../node/flows/top-query.js';
+import { DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
 import type { SniffmeshError } from '../util/errors.js';
 import { addReportOptions, parseInteger, type ReportOptionValues, reportSettings } from './common-options.js';
 import { formatCount } from './format.js';
@@ -100,6 +101,8 @@ export function registerCaptureCommand(program: Command, output: { out: (text: s
       maxFlows: settings.maxFlows,
       retentionSeconds: settings.retentionSeconds,
       localNets: settings.localNetworks.describe(),
+      tableTtlMs: DEFAULT_QUERY_CONFIG.windowTableTtlMs,
+      tableCacheEntries: DEFAULT_QUERY_CONFIG.windowTableCacheEntries,
     });
     const { interfaceName } = started.counters;
     const { client } = started;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { DEFAULT_QUERY_NODE, QueryClient } from '../query/query-client.js';
+import { QueryClient } from '../query/query-client.js';
+import { DEFAULT_QUERY_NODE } from '../query/query-config.js';
 
 /** What commander hands over for --node. */
 export interface NodeOptionValues {

@@ -19,8 +19,6 @@ import {
 import { queryErrorFrom } from './query-error.js';
 import { probeTcp } from './tcp-probe.js';
 
-/** Where the CLI asks when --node is not given: an agent's default --grpc is 0.0.0.0:7948. */
-export const DEFAULT_QUERY_NODE = '127.0.0.1:7948';
 /** Members and Stats answer from memory: an agent that takes longer is not going to answer. */
 export const DEFAULT_CALL_DEADLINE_MS = 2000;
 /** How long any call waits for the TCP connection before giving up (a refused port fails at once). */

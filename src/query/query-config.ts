@@ -94,5 +94,9 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   peerKeepaliveMs: 10_000,
 });
 
-/** The agent's gRPC listen address when --grpc is not given: gossip's port plus one. */
-export const DEFAULT_GRPC_ADDRESS = '0.0.0.0:7948';
+/** The agent's gRPC port when --grpc gives none: gossip's port plus one. */
+export const DEFAULT_GRPC_PORT = 7948;
+/** The agent's gRPC listen address when --grpc is not given. */
+export const DEFAULT_GRPC_ADDRESS = `0.0.0.0:${DEFAULT_GRPC_PORT}`;
+/** Where the CLI asks when --node is not given: this host's agent on the default port. */
+export const DEFAULT_QUERY_NODE = `127.0.0.1:${DEFAULT_GRPC_PORT}`;

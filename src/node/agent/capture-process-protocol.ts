@@ -17,8 +17,8 @@ export interface CaptureProcessSettings {
   /** Member name, echoed in merge answers. */
   nodeName?: string;
   /** Window tables kept for the phases of a query (QueryConfig.windowTableTtlMs / CacheEntries). */
-  tableTtlMs?: number;
-  tableCacheEntries?: number;
+  tableTtlMs: number;
+  tableCacheEntries: number;
   interfaceName: string | undefined;
   filter: string;
   snaplen: number;

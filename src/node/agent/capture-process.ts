@@ -103,8 +103,8 @@ function start(settings: CaptureProcessSettings): void {
       captureInterface: interfaceName,
       captureFilter: settings.filter,
       kernelDrops: () => source.counters().kernelDrops,
-      tableTtlMs: settings.tableTtlMs ?? 30_000,
-      tableCacheEntries: settings.tableCacheEntries ?? 4,
+      tableTtlMs: settings.tableTtlMs,
+      tableCacheEntries: settings.tableCacheEntries,
     },
     settings.nodeName ?? '',
   );

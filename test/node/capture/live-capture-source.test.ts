@@ -2,7 +2,7 @@
  * LiveCaptureSource on a real veth pair between two network namespaces.
  *
  * The capture runs in its own process inside the receiving namespace (the built probe,
- * dist/src/node/capture/live-capture-probe-cli.js: `cap` delivers packets only on a main thread), the
+ * dist/bench/probe/live-capture-probe-cli.js: `cap` delivers packets only on a main thread), the
  * traffic comes from node's dgram inside the sending namespace, and a BPF filter on the test's UDP
  * port keeps anything else off the count. Needs root, a build (npm run build) and the native helper
  * (npm run build:native); skipped with a message when not root.
@@ -26,7 +26,7 @@ import {
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const distCaptureDir = path.join(repoRoot, 'dist', 'src', 'node', 'capture');
-const probePath = path.join(distCaptureDir, 'live-capture-probe-cli.js');
+const probePath = path.join(repoRoot, 'dist', 'bench', 'probe', 'live-capture-probe-cli.js');
 const nativeHelperPath = path.join(repoRoot, 'native', 'build', 'Release', 'packet_socket_helper.node');
 
 const TEST_UDP_PORT = 47_001;
@@ -166,14 +166,14 @@ async function runProbeToError(pair: VethNamespacePair, args: readonly string[],
 
 function checkBuildIsFresh(): void {
   if (!existsSync(probePath)) throw new Error(`${probePath} is missing: run npm run build first`);
-  for (const name of [
-    'live-capture-source',
-    'live-capture-probe-cli',
-    'packet-socket-helper',
-    'network-interfaces',
-  ]) {
-    const source = path.join(repoRoot, 'src', 'node', 'capture', `${name}.ts`);
-    const built = path.join(distCaptureDir, `${name}.js`);
+  for (const [dir, name] of [
+    ['src/node/capture', 'live-capture-source'],
+    ['bench/probe', 'live-capture-probe-cli'],
+    ['src/node/capture', 'packet-socket-helper'],
+    ['src/node/capture', 'network-interfaces'],
+  ] as const) {
+    const source = path.join(repoRoot, dir, `${name}.ts`);
+    const built = path.join(repoRoot, 'dist', dir, `${name}.js`);
     if (!existsSync(built) || statSync(built).mtimeMs < statSync(source).mtimeMs) {
       throw new Error(`${built} is older than ${source}: run npm run build first`);
     }

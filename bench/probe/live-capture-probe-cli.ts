@@ -2,7 +2,7 @@
  * live-capture-probe: capture on one interface with a counting sink and print what arrived, as JSON.
  *
  * A manual tool and the process the live-capture tests start inside a network namespace
- * (`ip netns exec NS node dist/src/node/capture/live-capture-probe-cli.js --interface IF ...`).
+ * (`ip netns exec NS node dist/bench/probe/live-capture-probe-cli.js --interface IF ...`).
  * It is a process, not a worker thread, because `cap` delivers packets only on a main thread.
  *
  * Output, one JSON object per line on stdout:
@@ -16,9 +16,9 @@
 import { fstatSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { SniffmeshError } from '../../util/errors.js';
+import { LiveCaptureSource } from '../../src/node/capture/live-capture-source.js';
+import { SniffmeshError } from '../../src/util/errors.js';
 import { CountingFrameSink } from './counting-frame-sink.js';
-import { LiveCaptureSource } from './live-capture-source.js';
 
 const USAGE =
   'usage: live-capture-probe-cli [--interface IF] [--filter BPF] [--snaplen N] [--no-promiscuous] ' +

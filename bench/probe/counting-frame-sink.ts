@@ -3,7 +3,7 @@
  * range and the time span. It is the cheapest possible consumer, used to measure what a capture
  * source itself can deliver and to check capture sources against an exactly known input.
  */
-import type { FrameSink } from './frame-sink.js';
+import type { FrameSink } from '../../src/node/capture/frame-sink.js';
 
 export interface FrameCounts {
   frames: number;
