@@ -3,9 +3,11 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { UsageError } from '../util/errors.js';
 import { envelopeOverheadBytes } from './datagram-envelope.js';
+import type { DatagramTransportFactory } from './datagram-transport.js';
+import { EnvelopeTransport, type TransportCounters } from './envelope-transport.js';
 import { formatHostPort, type HostPort, parseHostPort, resolveHost, resolveSeed } from './gossip-address.js';
 import type { GossipKeyring } from './gossip-keyring.js';
-import { GossipTransport, type TransportCounters } from './gossip-transport.js';
+import { udpGossipTransport } from './gossip-transport.js';
 import { EventLoopStallWatch, LocalHealth } from './local-health.js';
 import type { MemberInfo, MemberMetadata, MembershipEvent } from './member.js';
 import { toWireMetadata, type WireMetadata } from './member-metadata.js';
@@ -43,6 +45,10 @@ export interface SwimMembershipOptions {
   readonly config: MembershipConfig;
   /** Authenticate every datagram (HMAC-SHA256); without it the cluster is open to anyone on the network. */
   readonly keyring?: GossipKeyring;
+  /** The datagram transport gossip runs over, built for the bind address: UDP by default
+   * (udpGossipTransport), or an in-memory network's endpoints for tests and simulation. Authentication
+   * and replay protection wrap whatever it builds. */
+  readonly transport?: DatagramTransportFactory;
 }
 
 /** Counters for `stats` and tests. */
@@ -84,7 +90,7 @@ const REAP_CHECK_INTERVAL_MS = 10_000;
  */
 export class SwimMembership implements Membership {
   private readonly config: MembershipConfig;
-  private readonly transport: GossipTransport;
+  private readonly transport: EnvelopeTransport;
   private swim: SwimInstance | undefined;
   private localHost = '';
   private metadata: WireMetadata;
@@ -118,19 +124,16 @@ export class SwimMembership implements Membership {
       this.health.stalled();
       this.applyHealth();
     });
-    this.transport = new GossipTransport({
-      bindHost: options.bind.host,
-      bindPort: options.bind.port,
+    this.transport = new EnvelopeTransport((options.transport ?? udpGossipTransport)(options.bind), {
       keyring: options.keyring,
       replayWindowMs: this.config.replayWindowMs,
-      onPayload: (payload, from) => this.receive(payload, from),
     });
   }
 
   async start(seeds: readonly string[]): Promise<void> {
     if (this.running || this.stopped) throw new UsageError('membership: start() may be called once');
     this.seeds = seeds.map((seed) => parseHostPort(seed, '--seeds'));
-    const boundPort = await this.transport.start();
+    const { port: boundPort } = await this.transport.start((payload, from) => this.receive(payload, from));
     const advertise = this.options.advertise ?? { host: this.options.bind.host, port: boundPort };
     const advertiseHost = await resolveAdvertiseHost(advertise.host, this.socketFamily());
     this.localHost = formatHostPort(advertiseHost, advertise.port === 0 ? boundPort : advertise.port);
