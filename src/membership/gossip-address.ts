@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { UsageError } from '../util/errors.js';
 
 /** host:port as given by a user: host is an IPv4 address, a bracketed IPv6 address or a DNS name. */
@@ -63,4 +64,21 @@ export async function resolveHost(host: string, family: 4 | 6 = 4): Promise<stri
 /** A seed's host:port resolved (resolveHost) to a gossip address string. */
 export async function resolveSeed(seed: HostPort, family: 4 | 6 = 4): Promise<string> {
   return formatHostPort(await resolveHost(seed.host, family), seed.port);
+}
+
+/** The advertised host must be an IP literal (it is what peers send to); a wildcard bind address is
+ * replaced by this host's first non-internal address of the same family. */
+export async function resolveAdvertiseHost(host: string, family: 4 | 6): Promise<string> {
+  if (host === '0.0.0.0' || host === '::') {
+    const familyName = family === 6 ? 'IPv6' : 'IPv4';
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) {
+        if (!address.internal && address.family === familyName) return address.address;
+      }
+    }
+    throw new UsageError(
+      `--gossip binds ${host} but this host has no non-loopback ${familyName} address: give --advertise`,
+    );
+  }
+  return resolveHost(host, family);
 }
