@@ -53,25 +53,21 @@ export class LocalHealth {
  */
 export class EventLoopStallWatch {
   private timer: NodeJS.Timeout | undefined;
-  private lastTickMs = 0;
+  private lastTickMs: number;
   private lastStallEndMs = Number.NEGATIVE_INFINITY;
 
+  /** `now` is the clock (ms, monotonic); tests drive one of their own through tick(). */
   constructor(
     private readonly stallThresholdMs: number,
     private readonly onStall: (stallMs: number) => void,
-  ) {}
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastTickMs = now();
+  }
 
   start(): void {
-    this.lastTickMs = performance.now();
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      const late = now - this.lastTickMs - STALL_WATCH_INTERVAL_MS;
-      this.lastTickMs = now;
-      if (late > this.stallThresholdMs) {
-        this.lastStallEndMs = now;
-        this.onStall(late);
-      }
-    }, STALL_WATCH_INTERVAL_MS);
+    this.lastTickMs = this.now();
+    this.timer = setInterval(() => this.tick(), STALL_WATCH_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -80,12 +76,23 @@ export class EventLoopStallWatch {
     this.timer = undefined;
   }
 
+  /** One tick of the watch timer (start() runs it every STALL_WATCH_INTERVAL_MS). */
+  tick(): void {
+    const now = this.now();
+    const late = now - this.lastTickMs - STALL_WATCH_INTERVAL_MS;
+    this.lastTickMs = now;
+    if (late > this.stallThresholdMs) {
+      this.lastStallEndMs = now;
+      this.onStall(late);
+    }
+  }
+
   /**
    * True if the loop stalled within the last `periodMs`, or is stalling right now (this check itself
    * runs late: the watch timer has not fired for longer than the threshold).
    */
   stalledWithin(periodMs: number): boolean {
-    const now = performance.now();
+    const now = this.now();
     if (now - this.lastTickMs - STALL_WATCH_INTERVAL_MS > this.stallThresholdMs) return true;
     return now - this.lastStallEndMs <= periodMs;
   }
