@@ -43,7 +43,14 @@ export interface AntiEntropyOptions {
  * backoff until someone answers.
  */
 export class AntiEntropy {
+  private contacts = 0;
+
   constructor(private readonly options: AntiEntropyOptions) {}
+
+  /** Digests sent to seeds so far (join attempts, and retries while alone). */
+  get seedContacts(): number {
+    return this.contacts;
+  }
 
   /** Starts the push/pull and reconnect timers. */
   start(): void {
@@ -121,7 +128,9 @@ export class AntiEntropy {
       } catch {
         continue; // DNS not (yet) resolvable: retried on the next round.
       }
-      if (address !== this.options.localHost && this.options.isRunning()) this.sendDigest(address, true);
+      if (address === this.options.localHost || !this.options.isRunning()) continue;
+      this.contacts++;
+      this.sendDigest(address, true);
     }
   }
 

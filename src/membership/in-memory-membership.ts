@@ -86,6 +86,7 @@ export class InMemoryMembership implements Membership {
   private readonly timers = new Set<NodeJS.Timeout>();
   private local: MemberInfo;
   private state: 'new' | 'running' | 'stopped' = 'new';
+  private attempts = 0;
 
   constructor(
     private readonly network: InMemoryNetwork,
@@ -204,8 +205,14 @@ export class InMemoryMembership implements Membership {
     }
   }
 
+  /** Times this member tried to reach its seeds. */
+  get joinAttempts(): number {
+    return this.attempts;
+  }
+
   private tryJoin(seeds: readonly string[]): void {
     if (this.state !== 'running') return;
+    this.attempts++;
     const seed = seeds.map((address) => this.network.get(address)).find((member) => member !== undefined);
     if (seed === undefined || !this.network.reachable(this.address, seed.address)) {
       this.later(this.network.joinRetryMs, () => this.tryJoin(seeds));

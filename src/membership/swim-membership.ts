@@ -50,6 +50,8 @@ export interface MembershipCounters {
   readonly verdictsSkippedForStall: number;
   /** Ping-req messages refused because the destination is not a member. */
   readonly pingRequestsRefused: number;
+  /** Digests sent to seeds: join attempts, and retries while no other member is alive. */
+  readonly seedContacts: number;
   readonly localHealthScore: number;
 }
 
@@ -240,6 +242,7 @@ export class SwimMembership implements Membership {
       refutations: this.refutations,
       verdictsSkippedForStall: this.verdictsSkippedForStall,
       pingRequestsRefused: this.pingRequestsRefused,
+      seedContacts: this.antiEntropy?.seedContacts ?? 0,
       localHealthScore: this.health.score,
     };
   }

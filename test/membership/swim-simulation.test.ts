@@ -59,6 +59,7 @@ describeMembershipContract('swim over the in-memory datagram network', () => {
       return { membership: simulatedMember(network, name, gossip), address: gossip };
     },
     crash: (membership) => membership.stop(),
+    joinAttempts: (membership) => (membership as SwimMembership).counters().seedContacts,
   };
 });
 
