@@ -3,6 +3,9 @@ import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { UsageError } from '../util/errors.js';
 
+/** Longest host:port text accepted from the network (`[v6 with embedded v4]:65535` is 55). */
+export const MAX_ADDRESS_CHARS = 64;
+
 /** host:port as given by a user: host is an IPv4 address, a bracketed IPv6 address or a DNS name. */
 export interface HostPort {
   readonly host: string;
@@ -40,7 +43,7 @@ export function formatHostPort(host: string, port: number): string {
  * Returns undefined for anything else, so a forged record can never make us send to a bad address.
  */
 export function parseGossipAddress(text: unknown): HostPort | undefined {
-  if (typeof text !== 'string' || text.length > 64) return undefined;
+  if (typeof text !== 'string' || text.length > MAX_ADDRESS_CHARS) return undefined;
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
   if (match === null) return undefined;
   const host = match[1] ?? match[2] ?? '';

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import { UsageError } from '../util/errors.js';
 import { AntiEntropy } from './anti-entropy.js';
@@ -11,7 +10,7 @@ import { GossipPump } from './gossip-pump.js';
 import { udpGossipTransport } from './gossip-transport.js';
 import { EventLoopStallWatch, LocalHealth } from './local-health.js';
 import type { MemberInfo, MemberMetadata } from './member.js';
-import { toWireMetadata, type WireMetadata } from './member-metadata.js';
+import { newMemberId, toWireMetadata, type WireMetadata } from './member-metadata.js';
 import { MemberTable } from './member-view.js';
 import type { Membership, MembershipListener } from './membership.js';
 import {
@@ -100,7 +99,7 @@ export class SwimMembership implements Membership {
     this.config = options.config;
     this.metadata = toWireMetadata({
       ...options.metadata,
-      id: randomBytes(8).toString('hex'),
+      id: newMemberId(),
       startedAtMs: Date.now(),
     });
     this.health = new LocalHealth(this.config.localHealthMax);
