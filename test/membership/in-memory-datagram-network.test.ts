@@ -258,6 +258,27 @@ describe('EnvelopeTransport over the in-memory network', () => {
     expect(a.transport.counters.bytesSent).toBeGreaterThan(7 + 16);
   });
 
+  it('reports every drop reason, the inner transport’s included, as the agent’s stopped event prints them', async () => {
+    const network = new InMemoryDatagramNetwork();
+    const a = await sealed(network, '10.0.0.1:1');
+    expect(Object.keys(a.transport.counters.dropped).sort()).toEqual(
+      [
+        'bad-tag',
+        'bad-version',
+        'malformed',
+        'oversized',
+        'replayed',
+        'stale',
+        'truncated',
+        'unauthenticated',
+        'unexpected-tag',
+        'unknown-key',
+      ].sort(),
+    );
+    a.transport.countMalformed();
+    expect(a.transport.counters.dropped.malformed).toBe(1);
+  });
+
   it('a captured datagram replayed to a keyed endpoint is accepted once and then dropped as replayed', async () => {
     const network = new InMemoryDatagramNetwork();
     const a = await sealed(network, '10.0.0.1:1');
