@@ -32,6 +32,9 @@ export interface InMemoryDatagramNetworkOptions extends LinkConditions {
   readonly seed?: number;
   /** Datagrams in flight to or queued at one endpoint at most; more are dropped (queueOverflow). */
   readonly queueLimit?: number;
+  /** The path's largest datagram (an MTU): larger ones are dropped in transit (oversized). Default: no
+   * limit on the path; receivers still drop what exceeds MAX_INBOUND_DATAGRAM_BYTES, as over UDP. */
+  readonly maxDatagramBytes?: number;
 }
 
 /** What the network did with the datagrams handed to it. Receivers count their own (oversized...). */
@@ -44,6 +47,8 @@ export interface NetworkCounters {
   partitioned: number;
   /** Dropped because the receiver's queue was full. */
   queueOverflow: number;
+  /** Dropped in transit for exceeding maxDatagramBytes. */
+  oversized: number;
   /** Addressed to (or arriving at) an address nobody is bound to. */
   unreachable: number;
 }
@@ -67,6 +72,7 @@ export class InMemoryDatagramNetwork {
     lost: 0,
     partitioned: 0,
     queueOverflow: 0,
+    oversized: 0,
     unreachable: 0,
   };
   /** A transport factory for SwimMembershipOptions.transport. */
@@ -77,6 +83,7 @@ export class InMemoryDatagramNetwork {
   private readonly groups = new Map<string, number>();
   private conditions: Required<LinkConditions>;
   private readonly queueLimit: number;
+  private readonly maxDatagramBytes: number;
   private readonly random: () => number;
   private immediate: Array<() => void> = [];
   private immediateScheduled = false;
@@ -85,6 +92,7 @@ export class InMemoryDatagramNetwork {
     this.conditions = { lossProbability: 0, delayMs: 0, jitterMs: 0 };
     this.setConditions(options);
     this.queueLimit = options.queueLimit ?? DEFAULT_ENDPOINT_QUEUE_DATAGRAMS;
+    this.maxDatagramBytes = options.maxDatagramBytes ?? Number.POSITIVE_INFINITY;
     this.random = mulberry32(options.seed ?? 1);
   }
 
@@ -183,6 +191,10 @@ export class InMemoryDatagramNetwork {
   /** @internal Decides the datagram's fate now; delivery itself is always asynchronous. */
   transmit(from: string, to: string, datagram: Buffer): void {
     this.counters.sent++;
+    if (datagram.length > this.maxDatagramBytes) {
+      this.counters.oversized++;
+      return;
+    }
     const link = this.links.get(linkKey(from, to));
     if (link?.cut === true || (this.groups.get(from) ?? -1) !== (this.groups.get(to) ?? -1)) {
       this.counters.partitioned++;

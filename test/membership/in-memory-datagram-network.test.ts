@@ -200,6 +200,18 @@ describe('InMemoryDatagramNetwork', () => {
     expect(b.transport.counters.datagramsReceived).toBe(2);
   });
 
+  it('drops datagrams above the path’s maxDatagramBytes in transit and counts them', async () => {
+    const network = new InMemoryDatagramNetwork({ maxDatagramBytes: 1400 });
+    const a = await endpoint(network, '10.0.0.1:1');
+    const b = await endpoint(network, '10.0.0.2:1');
+    a.transport.send(Buffer.alloc(1400, 1), b.address);
+    a.transport.send(Buffer.alloc(1401, 2), b.address);
+    await nextTurn();
+    expect(b.received).toHaveLength(1);
+    expect(network.counters).toMatchObject({ sent: 2, delivered: 1, oversized: 1 });
+    expect(b.transport.counters.datagramsReceived).toBe(1);
+  });
+
   it('counts sends from a closed endpoint or to a bad address as errors, and datagrams to nobody as unreachable', async () => {
     const network = new InMemoryDatagramNetwork();
     const a = await endpoint(network, '10.0.0.1:1');

@@ -203,7 +203,9 @@ describe('SwimMembership at scale on the in-memory network', () => {
   it('200 members in one process converge, and every survivor detects a crashed member within the config-derived bound', async () => {
     const count = 200;
     const config = localConfig();
-    const network = new InMemoryDatagramNetwork({ seed: 200 });
+    // The path carries no datagram above the configured size: at 200 members digests and piggybacked
+    // updates must still be split to fit.
+    const network = new InMemoryDatagramNetwork({ seed: 200, maxDatagramBytes: config.maxDatagramBytes });
     const { members, watch, convergedMs } = await startCluster(network, count, config);
     for (const member of members) expect(member.members()).toHaveLength(count);
     await quiet(network, count, config);
@@ -228,6 +230,7 @@ describe('SwimMembership at scale on the in-memory network', () => {
       `all ${survivors.length} survivors hold the crashed member failed`,
     );
     expect(detectedAtMs).toHaveLength(survivors.length);
+    expect(network.counters.oversized).toBe(0);
     // Nobody else was declared failed on the way: the survivors still see each other alive.
     for (const index of survivors) {
       expect(watch.stateSeenBy(index, victim.address)).toBe('failed');
