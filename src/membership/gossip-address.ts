@@ -1,6 +1,10 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
 import { UsageError } from '../util/errors.js';
+
+/** Longest host:port text accepted from the network (`[v6 with embedded v4]:65535` is 55). */
+export const MAX_ADDRESS_CHARS = 64;
 
 /** host:port as given by a user: host is an IPv4 address, a bracketed IPv6 address or a DNS name. */
 export interface HostPort {
@@ -39,7 +43,7 @@ export function formatHostPort(host: string, port: number): string {
  * Returns undefined for anything else, so a forged record can never make us send to a bad address.
  */
 export function parseGossipAddress(text: unknown): HostPort | undefined {
-  if (typeof text !== 'string' || text.length > 64) return undefined;
+  if (typeof text !== 'string' || text.length > MAX_ADDRESS_CHARS) return undefined;
   const match = /^(?:\[([0-9a-fA-F:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(text);
   if (match === null) return undefined;
   const host = match[1] ?? match[2] ?? '';
@@ -63,4 +67,21 @@ export async function resolveHost(host: string, family: 4 | 6 = 4): Promise<stri
 /** A seed's host:port resolved (resolveHost) to a gossip address string. */
 export async function resolveSeed(seed: HostPort, family: 4 | 6 = 4): Promise<string> {
   return formatHostPort(await resolveHost(seed.host, family), seed.port);
+}
+
+/** The advertised host must be an IP literal (it is what peers send to); a wildcard bind address is
+ * replaced by this host's first non-internal address of the same family. */
+export async function resolveAdvertiseHost(host: string, family: 4 | 6): Promise<string> {
+  if (host === '0.0.0.0' || host === '::') {
+    const familyName = family === 6 ? 'IPv6' : 'IPv4';
+    for (const addresses of Object.values(networkInterfaces())) {
+      for (const address of addresses ?? []) {
+        if (!address.internal && address.family === familyName) return address.address;
+      }
+    }
+    throw new UsageError(
+      `--gossip binds ${host} but this host has no non-loopback ${familyName} address: give --advertise`,
+    );
+  }
+  return resolveHost(host, family);
 }

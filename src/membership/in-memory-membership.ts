@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import { UsageError } from '../util/errors.js';
 import type { MemberInfo, MemberMetadata, MembershipEvent } from './member.js';
+import { newMemberId } from './member-metadata.js';
 import { transitionEvents } from './member-view.js';
 import type { Membership, MembershipListener } from './membership.js';
 
@@ -20,6 +20,11 @@ export interface InMemoryNetworkOptions {
   readonly joinRetryMs?: number;
 }
 
+/** The fake's default timing: fast, as it has no network to wait for. */
+const DEFAULT_SUSPECT_AFTER_MS = 100;
+const DEFAULT_FAIL_AFTER_MS = 200;
+const DEFAULT_JOIN_RETRY_MS = 50;
+
 export class InMemoryNetwork {
   readonly suspectAfterMs: number;
   readonly failAfterMs: number;
@@ -29,9 +34,9 @@ export class InMemoryNetwork {
   private readonly groups = new Map<string, number>();
 
   constructor(options: InMemoryNetworkOptions = {}) {
-    this.suspectAfterMs = options.suspectAfterMs ?? 100;
-    this.failAfterMs = options.failAfterMs ?? 200;
-    this.joinRetryMs = options.joinRetryMs ?? 50;
+    this.suspectAfterMs = options.suspectAfterMs ?? DEFAULT_SUSPECT_AFTER_MS;
+    this.failAfterMs = options.failAfterMs ?? DEFAULT_FAIL_AFTER_MS;
+    this.joinRetryMs = options.joinRetryMs ?? DEFAULT_JOIN_RETRY_MS;
   }
 
   /** Splits the network: members of `group` reach only each other (and the rest only the rest). */
@@ -86,6 +91,7 @@ export class InMemoryMembership implements Membership {
   private readonly timers = new Set<NodeJS.Timeout>();
   private local: MemberInfo;
   private state: 'new' | 'running' | 'stopped' = 'new';
+  private attempts = 0;
 
   constructor(
     private readonly network: InMemoryNetwork,
@@ -95,7 +101,7 @@ export class InMemoryMembership implements Membership {
     const startedAtMs = Date.now();
     this.local = {
       ...metadata,
-      id: randomBytes(8).toString('hex'),
+      id: newMemberId(),
       startedAtMs,
       gossip: address,
       state: 'alive',
@@ -204,8 +210,14 @@ export class InMemoryMembership implements Membership {
     }
   }
 
+  /** Times this member tried to reach its seeds. */
+  get joinAttempts(): number {
+    return this.attempts;
+  }
+
   private tryJoin(seeds: readonly string[]): void {
     if (this.state !== 'running') return;
+    this.attempts++;
     const seed = seeds.map((address) => this.network.get(address)).find((member) => member !== undefined);
     if (seed === undefined || !this.network.reachable(this.address, seed.address)) {
       this.later(this.network.joinRetryMs, () => this.tryJoin(seeds));

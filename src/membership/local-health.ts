@@ -1,3 +1,5 @@
+import { STALL_WATCH_INTERVAL_MS } from './membership-config.js';
+
 /**
  * Lifeguard's local health awareness (memberlist's awareness.go), plus an event-loop stall watch.
  * A member that cannot get its own probes answered, has to refute suspicions about itself, or whose
@@ -43,35 +45,29 @@ export class LocalHealth {
   }
 }
 
-const WATCH_INTERVAL_MS = 50;
-
 /**
  * Notices when this process's event loop did not run for a while (a GC pause, CPU starvation, a
- * blocking call): a timer that should fire every 50 ms fires late. Probe timeouts that expire during or
- * right after such a stall are not evidence against the probed member: its ack may be waiting in our
- * socket buffer, unread, because Node runs expired timers before it polls sockets.
+ * blocking call): a timer that should fire every STALL_WATCH_INTERVAL_MS fires late. Probe timeouts that
+ * expire during or right after such a stall are not evidence against the probed member: its ack may be
+ * waiting in our socket buffer, unread, because Node runs expired timers before it polls sockets.
  */
 export class EventLoopStallWatch {
   private timer: NodeJS.Timeout | undefined;
-  private lastTickMs = 0;
+  private lastTickMs: number;
   private lastStallEndMs = Number.NEGATIVE_INFINITY;
 
+  /** `now` is the clock (ms, monotonic); tests drive one of their own through tick(). */
   constructor(
     private readonly stallThresholdMs: number,
     private readonly onStall: (stallMs: number) => void,
-  ) {}
+    private readonly now: () => number = () => performance.now(),
+  ) {
+    this.lastTickMs = now();
+  }
 
   start(): void {
-    this.lastTickMs = performance.now();
-    this.timer = setInterval(() => {
-      const now = performance.now();
-      const late = now - this.lastTickMs - WATCH_INTERVAL_MS;
-      this.lastTickMs = now;
-      if (late > this.stallThresholdMs) {
-        this.lastStallEndMs = now;
-        this.onStall(late);
-      }
-    }, WATCH_INTERVAL_MS);
+    this.lastTickMs = this.now();
+    this.timer = setInterval(() => this.tick(), STALL_WATCH_INTERVAL_MS);
     this.timer.unref();
   }
 
@@ -80,13 +76,24 @@ export class EventLoopStallWatch {
     this.timer = undefined;
   }
 
+  /** One tick of the watch timer (start() runs it every STALL_WATCH_INTERVAL_MS). */
+  tick(): void {
+    const now = this.now();
+    const late = now - this.lastTickMs - STALL_WATCH_INTERVAL_MS;
+    this.lastTickMs = now;
+    if (late > this.stallThresholdMs) {
+      this.lastStallEndMs = now;
+      this.onStall(late);
+    }
+  }
+
   /**
    * True if the loop stalled within the last `periodMs`, or is stalling right now (this check itself
    * runs late: the watch timer has not fired for longer than the threshold).
    */
   stalledWithin(periodMs: number): boolean {
-    const now = performance.now();
-    if (now - this.lastTickMs - WATCH_INTERVAL_MS > this.stallThresholdMs) return true;
+    const now = this.now();
+    if (now - this.lastTickMs - STALL_WATCH_INTERVAL_MS > this.stallThresholdMs) return true;
     return now - this.lastStallEndMs <= periodMs;
   }
 

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { MAX_ADDRESS_CHARS } from './gossip-address.js';
 import type { MemberMetadata } from './member.js';
 
 /**
@@ -25,9 +27,16 @@ export interface WireMetadata {
   a?: string[];
 }
 
+/** A member id is this many random bytes, written as hex (16 characters). */
+export const MEMBER_ID_BYTES = 8;
+
+/** A fresh member id: random per process start, so a restart on the same address is a new member. */
+export function newMemberId(): string {
+  return randomBytes(MEMBER_ID_BYTES).toString('hex');
+}
+
 /** Limits on what a record may carry; a record beyond them is dropped as malformed. */
 export const MAX_NAME_CHARS = 128;
-export const MAX_ADDRESS_CHARS = 64;
 export const MAX_FILTER_CHARS = 512;
 const MAX_SHORT_CHARS = 64;
 /** Networks per member: a host has a handful of addresses; the record must fit a datagram with others. */

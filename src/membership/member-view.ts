@@ -1,5 +1,6 @@
-import type { MemberInfo, MemberState, MembershipEventType } from './member.js';
+import type { MemberInfo, MemberState, MembershipEvent, MembershipEventType } from './member.js';
 import { fromWireMetadata, type WireMetadata } from './member-metadata.js';
+import type { MembershipListener } from './membership.js';
 import type { SwimRecord } from './swim-wire.js';
 
 /** The MemberInfo for a swim record. A faulty record carrying a leave time is a graceful leave. */
@@ -53,4 +54,68 @@ export function transitionEvents(before: MemberInfo | undefined, after: MemberIn
   }
   if (!sameMetadata(before, after)) events.push('updated');
   return events;
+}
+
+/**
+ * What this member knows of the cluster, as the rest of sniffmesh sees it: one MemberInfo per gossip
+ * address, and an event to every listener for each change (transitionEvents). Fed with swim's records
+ * by the adapter; holds failed and left members until they are reaped.
+ */
+export class MemberTable {
+  private readonly rows = new Map<string, { info: MemberInfo; sinceMs: number }>();
+  private readonly listeners = new Set<MembershipListener>();
+
+  /** Takes in the current record of a member and tells the listeners what changed. */
+  observe(record: SwimRecord, local: boolean): void {
+    const after = memberInfoFromRecord(record, local);
+    const before = this.rows.get(record.host);
+    const events = transitionEvents(before?.info, after);
+    if (before !== undefined && before.info.id === after.id && events.length === 0) {
+      before.info = after;
+      return;
+    }
+    if (before === undefined && events.length === 0 && !local) return;
+    const nowMs = Date.now();
+    this.rows.set(record.host, {
+      info: after,
+      sinceMs: before !== undefined && before.info.state === after.state ? before.sinceMs : nowMs,
+    });
+    for (const type of events) this.emit({ type, timeMs: nowMs, member: after });
+  }
+
+  members(): MemberInfo[] {
+    return [...this.rows.values()].map((row) => row.info);
+  }
+
+  get(host: string): MemberInfo | undefined {
+    return this.rows.get(host)?.info;
+  }
+
+  onEvent(listener: MembershipListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Removes the members failed or left for at least `afterMs` (never the local one); returns their
+   * gossip addresses. */
+  reap(nowMs: number, afterMs: number): string[] {
+    const reaped: string[] = [];
+    for (const [host, row] of this.rows) {
+      const gone = row.info.state === 'failed' || row.info.state === 'left';
+      if (!gone || row.info.local || nowMs - row.sinceMs < afterMs) continue;
+      this.rows.delete(host);
+      reaped.push(host);
+    }
+    return reaped;
+  }
+
+  private emit(event: MembershipEvent): void {
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch {
+        // A listener's bug must not break gossip.
+      }
+    }
+  }
 }

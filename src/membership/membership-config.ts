@@ -166,10 +166,33 @@ export function retransmitLimit(config: MembershipConfig, memberCount: number): 
   return config.retransmitMult * Math.ceil(Math.log10(memberCount + 1));
 }
 
-/** memberlist's push/pull scaling: the interval grows with log2(N) above 32 members. */
+/** memberlist's push/pull scaling: the interval grows with log2(N) above PUSH_PULL_SCALE_THRESHOLD_MEMBERS. */
 export function pushPullIntervalFor(config: MembershipConfig, memberCount: number): number {
-  const threshold = 32;
+  const threshold = PUSH_PULL_SCALE_THRESHOLD_MEMBERS;
   if (memberCount <= threshold) return config.pushPullIntervalMs;
   const multiplier = Math.ceil(Math.log2(memberCount) - Math.log2(threshold)) + 1;
   return config.pushPullIntervalMs * multiplier;
 }
+
+// ---- Fixed limits: the same in every preset ---------------------------------------------------------
+// (Wire-format sizes live with the format they describe: datagram-envelope.ts, swim-wire.ts,
+// member-metadata.ts.)
+
+/** Largest datagram accepted on receipt (a jumbo frame); anything larger is dropped unread as oversized.
+ * Far above maxDatagramBytes, so only foreign or forged datagrams hit it. */
+export const MAX_INBOUND_DATAGRAM_BYTES = 9216;
+/** The anti-entropy interval stays flat up to this many members, then grows with log2(N) (memberlist). */
+export const PUSH_PULL_SCALE_THRESHOLD_MEMBERS = 32;
+/** How often the reap pass looks for failed and left members older than reapAfterMs. */
+export const REAP_CHECK_INTERVAL_MS = 10_000;
+/** The event-loop stall watch ticks this often; a tick later than eventLoopStallMs is a stall. */
+export const STALL_WATCH_INTERVAL_MS = 50;
+/** A probe that timed out within this many probe intervals after a stall of our own event loop gives no
+ * verdict (the ack may have sat unread in our socket buffer). */
+export const STALL_VERDICT_PROBE_INTERVALS = 2;
+/** Replay protection: per sender, sequence numbers this far below the highest seen are judged by a
+ * bitmap (IPsec's anti-replay window); reordering within it is fine, duplicates are not. */
+export const REPLAY_WINDOW_DATAGRAMS = 64;
+/** Replay protection remembers this many senders (least recently heard forgotten first), so random
+ * sender ids cannot grow memory; a forgotten sender is still covered by the replayWindowMs clock check. */
+export const REPLAY_MAX_SENDERS = 4096;

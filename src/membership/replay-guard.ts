@@ -1,13 +1,14 @@
+import { REPLAY_MAX_SENDERS, REPLAY_WINDOW_DATAGRAMS } from './membership-config.js';
+
 /**
  * Drops authenticated datagrams that were sent before (a replay of a captured datagram) or too long ago.
  * Every sender stamps its datagrams with a random per-process sender id, a sequence number and its clock;
- * per sender we keep the highest sequence seen and a 64-entry bitmap below it (IPsec's anti-replay
- * window), so reordering within 64 datagrams is fine and duplicates are not.
+ * per sender we keep the highest sequence seen and a REPLAY_WINDOW_DATAGRAMS-entry bitmap below it
+ * (IPsec's anti-replay window), so reordering within the window is fine and duplicates are not. At most
+ * REPLAY_MAX_SENDERS senders are remembered (least recently heard forgotten first).
  */
-const WINDOW_SIZE = 64;
-/** Senders remembered (least recently heard forgotten first); a forgotten sender is still covered by the
- * time check. Bounded so random sender ids cannot grow memory. */
-const MAX_SENDERS = 4096;
+const WINDOW_SIZE = REPLAY_WINDOW_DATAGRAMS;
+const WINDOW_MASK = (1n << BigInt(WINDOW_SIZE)) - 1n;
 
 export type ReplayVerdict = 'fresh' | 'duplicate' | 'stale';
 
@@ -26,7 +27,7 @@ export class ReplayGuard {
     if (Math.abs(nowMs - sentAtMs) > this.windowMs) return 'stale';
     const window = this.senders.get(senderId);
     if (window === undefined) {
-      if (this.senders.size >= MAX_SENDERS) {
+      if (this.senders.size >= REPLAY_MAX_SENDERS) {
         const oldest = this.senders.keys().next().value;
         if (oldest !== undefined) this.senders.delete(oldest);
       }
@@ -38,7 +39,7 @@ export class ReplayGuard {
     this.senders.set(senderId, window);
     if (sequence > window.highest) {
       const shift = sequence - window.highest;
-      window.seen = shift >= WINDOW_SIZE ? 1n : ((window.seen << BigInt(shift)) | 1n) & ((1n << 64n) - 1n);
+      window.seen = shift >= WINDOW_SIZE ? 1n : ((window.seen << BigInt(shift)) | 1n) & WINDOW_MASK;
       window.highest = sequence;
       return 'fresh';
     }

@@ -70,6 +70,8 @@ export type SwimMessage =
   | { readonly kind: 'update'; readonly record: SwimRecord }
   | { readonly kind: 'digest'; readonly digest: DigestMessage };
 
+/** A compound message's header: type byte and message count. */
+export const COMPOUND_HEADER_BYTES = 3;
 /** Most messages one compound datagram may hold; more is malformed (swim itself packs ~20 at most). */
 export const MAX_COMPOUND_MESSAGES = 255;
 
@@ -226,10 +228,10 @@ export function parseSwimPayload(payload: Buffer): SwimMessage[] {
     parseSingle(payload, messages);
     return messages;
   }
-  if (payload.length < 3) throw new MalformedGossipError('compound header is truncated');
+  if (payload.length < COMPOUND_HEADER_BYTES) throw new MalformedGossipError('compound header is truncated');
   const count = payload.readUInt16LE(1);
   if (count === 0 || count > MAX_COMPOUND_MESSAGES) throw new MalformedGossipError(`compound count ${count}`);
-  let offset = 3;
+  let offset = COMPOUND_HEADER_BYTES;
   for (let index = 0; index < count; index++) {
     if (offset + 2 > payload.length) throw new MalformedGossipError('compound length is truncated');
     const length = payload.readUInt16LE(offset);

@@ -4,10 +4,21 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../../cluster/local/agent-process.js';
+import { localConfig, suspicionTimeoutMs } from '../../src/membership/membership-config.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot } from '../helpers/netns.js';
 import { waitUntil } from './membership-contract.js';
 
 const FLOOD_SECONDS = 8;
+/**
+ * The agents run the local preset. A probe sent at the flood's last moment becomes a suspicion at most
+ * (probe timeout + indirect timeout) x (1 + localHealthMax) later, and a suspicion becomes a verdict
+ * suspicionTimeoutMs(3 members) after that: 450 x 9 + 1500 = 5550 ms. Watching that long after the
+ * flood sees every verdict the flood could cause (a negative property needs a window).
+ */
+const LOCAL = localConfig();
+const VERDICT_WINDOW_MS =
+  (LOCAL.probeTimeoutMs + LOCAL.indirectProbeTimeoutMs) * (1 + LOCAL.localHealthMax) +
+  suspicionTimeoutMs(LOCAL, 3);
 
 /**
  * Gossip must not starve while a member captures at full rate: capture runs in its own process (cap
@@ -79,8 +90,8 @@ describe.runIf(isRoot())('gossip while a member captures a flood', () => {
       const forceStop = setTimeout(() => flood.kill('SIGKILL'), 3000);
       await floodEnded;
       clearTimeout(forceStop);
-      // Let any suspicion raised during the flood run to its verdict.
-      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // Every suspicion raised during the flood has run to its verdict after this window.
+      await new Promise((resolve) => setTimeout(resolve, VERDICT_WINDOW_MS));
       for (const agent of agents) {
         const failures = agent.events.filter((event) => event.event === 'failed');
         expect(failures.map((event) => event.member?.name)).toEqual([]);

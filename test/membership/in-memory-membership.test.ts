@@ -18,6 +18,7 @@ describeMembershipContract('in-memory fake', () => {
       return { membership: new InMemoryMembership(network, at, { name, ...NO_CAPTURE }), address: at };
     },
     crash: (membership) => membership.stop(),
+    joinAttempts: (membership) => (membership as InMemoryMembership).joinAttempts,
   };
 });
 

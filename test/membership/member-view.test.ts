@@ -1,7 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { MemberInfo, MemberState, MembershipEventType } from '../../src/membership/member.js';
 import type { WireMetadata } from '../../src/membership/member-metadata.js';
-import { memberInfoFromRecord, transitionEvents } from '../../src/membership/member-view.js';
+import { MemberTable, memberInfoFromRecord, transitionEvents } from '../../src/membership/member-view.js';
 import type { SwimRecord, SwimStateCode } from '../../src/membership/swim-wire.js';
 
 function member(state: MemberState, overrides: Partial<MemberInfo> = {}): MemberInfo {
@@ -163,5 +163,100 @@ describe('memberInfoFromRecord', () => {
         'version',
       ].sort(),
     );
+  });
+});
+
+describe('MemberTable', () => {
+  const at = (host: string, state: SwimStateCode, incarnation: number, meta: WireMetadata = WIRE_META) => ({
+    host,
+    state,
+    incarnation,
+    meta,
+  });
+
+  function tableWithLog() {
+    const table = new MemberTable();
+    const log: string[] = [];
+    table.onEvent((event) => log.push(`${event.type} ${event.member.gossip} ${event.member.state}`));
+    return { table, log };
+  }
+
+  it('lists the local member and tells listeners each change of the others once', () => {
+    const { table, log } = tableWithLog();
+    table.observe(at('10.0.0.1:7946', 0, 1, { ...WIRE_META, i: 'self' }), true);
+    table.observe(at('10.0.0.2:7946', 0, 1), false);
+    table.observe(at('10.0.0.2:7946', 0, 1), false);
+    table.observe(at('10.0.0.2:7946', 1, 1), false);
+    table.observe(at('10.0.0.2:7946', 0, 2), false);
+    table.observe(at('10.0.0.2:7946', 0, 3, { ...WIRE_META, c: 'eth1' }), false);
+    table.observe(at('10.0.0.2:7946', 2, 3, { ...WIRE_META, c: 'eth1' }), false);
+    expect(log).toEqual([
+      'joined 10.0.0.1:7946 alive',
+      'joined 10.0.0.2:7946 alive',
+      'suspect 10.0.0.2:7946 suspect',
+      'recovered 10.0.0.2:7946 alive',
+      'updated 10.0.0.2:7946 alive',
+      'failed 10.0.0.2:7946 failed',
+    ]);
+    expect(table.members().map((info) => [info.gossip, info.state, info.local])).toEqual([
+      ['10.0.0.1:7946', 'alive', true],
+      ['10.0.0.2:7946', 'failed', false],
+    ]);
+    expect(table.get('10.0.0.2:7946')?.incarnation).toBe(3);
+  });
+
+  it('keeps the newest record without an event when only the incarnation changed', () => {
+    const { table, log } = tableWithLog();
+    table.observe(at('10.0.0.2:7946', 0, 1), false);
+    table.observe(at('10.0.0.2:7946', 0, 7), false);
+    expect(log).toEqual(['joined 10.0.0.2:7946 alive']);
+    expect(table.get('10.0.0.2:7946')?.incarnation).toBe(7);
+  });
+
+  it('ignores a failed or left record of a member never seen, but never the local member', () => {
+    const { table, log } = tableWithLog();
+    table.observe(at('10.0.0.3:7946', 2, 1), false);
+    table.observe(at('10.0.0.4:7946', 2, 1, { ...WIRE_META, l: 5 }), false);
+    expect(table.members()).toEqual([]);
+    table.observe(at('10.0.0.1:7946', 2, 1), true);
+    expect(table.members()).toHaveLength(1);
+    expect(log).toEqual([]);
+  });
+
+  it('reaps failed and left members after the given time (counted from the change), never alive or local ones', () => {
+    const { table } = tableWithLog();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(1_000_000);
+    try {
+      table.observe(at('10.0.0.1:7946', 2, 1), true);
+      table.observe(at('10.0.0.2:7946', 0, 1), false);
+      table.observe(at('10.0.0.3:7946', 0, 1), false);
+      table.observe(at('10.0.0.4:7946', 0, 1), false);
+      table.observe(at('10.0.0.3:7946', 2, 1), false);
+      vi.setSystemTime(1_000_500);
+      table.observe(at('10.0.0.4:7946', 2, 2, { ...WIRE_META, l: Date.now() }), false);
+      // A later record in the same state does not restart the clock.
+      table.observe(at('10.0.0.3:7946', 2, 2), false);
+    } finally {
+      vi.useRealTimers();
+    }
+    expect(table.reap(1_000_999, 1000)).toEqual([]);
+    expect(table.reap(1_001_000, 1000)).toEqual(['10.0.0.3:7946']);
+    expect(table.reap(1_001_500, 1000)).toEqual(['10.0.0.4:7946']);
+    expect(table.members().map((info) => info.gossip)).toEqual(['10.0.0.1:7946', '10.0.0.2:7946']);
+  });
+
+  it('a listener that throws neither stops the others nor the table; unsubscribed ones hear nothing', () => {
+    const table = new MemberTable();
+    const heard: string[] = [];
+    table.onEvent(() => {
+      throw new Error('listener bug');
+    });
+    const unsubscribe = table.onEvent(() => heard.push('gone'));
+    table.onEvent((event) => heard.push(event.type));
+    unsubscribe();
+    table.observe(at('10.0.0.2:7946', 0, 1), false);
+    expect(heard).toEqual(['joined']);
+    expect(table.members()).toHaveLength(1);
   });
 });

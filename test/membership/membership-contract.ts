@@ -16,6 +16,8 @@ export interface MembershipHarness {
   create(name: string, address?: string): { membership: Membership; address: string };
   /** Stops a member the way a crash would: nothing announced. */
   crash(membership: Membership): Promise<void>;
+  /** How often a member created here has tried to reach its seeds. */
+  joinAttempts(membership: Membership): number;
 }
 
 export const NO_CAPTURE = {
@@ -164,7 +166,12 @@ export function describeMembershipContract(
       harness = makeHarness();
       const seedAddress = harness.create('placeholder').address;
       const early = await startMember('early', [seedAddress]);
-      await new Promise((resolve) => setTimeout(resolve, 300));
+      // Tried, found nobody, and tried again: still alone, and still trying.
+      await waitUntil(
+        () => harness.joinAttempts(early.membership) >= 2,
+        harness.settleMs,
+        'the early member retries its seed',
+      );
       expect(aliveNames(early.membership)).toEqual(['early']);
       const seed = await startMember('seed', [], seedAddress);
       await waitUntil(

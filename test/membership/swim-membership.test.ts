@@ -44,6 +44,7 @@ describeMembershipContract('swim over UDP on loopback', () => {
       return { membership: makeMember(name, bindPort), address: at };
     },
     crash: (membership) => membership.stop(),
+    joinAttempts: (membership) => (membership as SwimMembership).counters().seedContacts,
   };
 });
 
@@ -94,9 +95,23 @@ describe('SwimMembership', () => {
     const members = await cluster(['g0', 'g1', 'g2']);
     const target = members[0] as SwimMembership;
     const [, targetPort] = target.address.split(':');
+    const events: string[] = [];
+    for (const member of members)
+      member.onEvent((event) => events.push(`${event.type} ${event.member.name}`));
+    const received = () => target.counters().transport.datagramsReceived;
+    const receivedBefore = received();
+    let sent = 0;
+    // Everything sent so far has been read (the members' own datagrams count too, so this may come a
+    // few datagrams early: harmless for pacing).
+    const readSoFar = () => received() - receivedBefore >= sent;
     const socket = createSocket('udp4');
     const send = (datagram: Buffer) =>
-      new Promise<void>((resolve) => socket.send(datagram, Number(targetPort), '127.0.0.1', () => resolve()));
+      new Promise<void>((resolve) =>
+        socket.send(datagram, Number(targetPort), '127.0.0.1', () => {
+          if (datagram.length > 0) sent++;
+          resolve();
+        }),
+      );
     const sealed = (payload: Buffer) =>
       sealDatagram(payload, { senderId: Buffer.alloc(8, 7), sequence: 1, sentAtMs: Date.now() }, undefined);
     const typed = (type: number, body: unknown) => Buffer.concat([Buffer.from([type]), pack(body)]);
@@ -117,8 +132,8 @@ describe('SwimMembership', () => {
     ];
     for (const payload of crafted) await send(sealed(payload));
     for (let index = 0; index < 2000; index++) {
-      // Paced, so the receive buffer never overflows and every datagram is judged.
-      if (index % 50 === 0) await new Promise((resolve) => setTimeout(resolve, 2));
+      // Paced: at most 50 unread, so the receive buffer never overflows and every datagram is judged.
+      if (index % 50 === 0) await waitUntil(readSoFar, 5000, 'the target read the datagrams so far');
       const length = 1 + Math.floor(Math.random() * 600);
       const random = Buffer.alloc(length);
       for (let byte = 0; byte < length; byte++) random[byte] = Math.floor(Math.random() * 256);
@@ -127,7 +142,15 @@ describe('SwimMembership', () => {
     await send(Buffer.alloc(9300, 0xa1));
     await send(Buffer.alloc(0));
     socket.close();
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // Loopback keeps the order: once the oversized one (sent last but one) is counted, all were read.
+    await waitUntil(
+      () => readSoFar() && target.counters().transport.dropped.oversized === 1,
+      5000,
+      'the target read every datagram',
+    );
+    // Any effect would have shown at once: the target parses, and would apply, each datagram on receipt.
+    // (A suspicion of a member under the load of the flood is no effect of the datagrams' content.)
+    expect(events.filter((event) => !/^(suspect|recovered) g[012]$/.test(event))).toEqual([]);
     for (const member of members) expect(aliveNames(member)).toEqual(['g0', 'g1', 'g2']);
     const counters = target.counters();
     expect(counters.transport.dropped.malformed).toBeGreaterThanOrEqual(crafted.length - 1);
@@ -147,17 +170,26 @@ describe('SwimMembership', () => {
       makeGossipKeyring(parseGossipKey(generateGossipKey(), 'test')),
     );
     running.push(intruder);
-    await intruder.start([(members[0] as SwimMembership).address]);
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const seed = members[0] as SwimMembership;
+    await intruder.start([seed.address]);
+    // Each join attempt is a record and a digest; two attempts, all four dropped at the seed.
+    await waitUntil(
+      () => intruder.counters().seedContacts >= 2 && seed.counters().transport.dropped['unknown-key'] >= 4,
+      5000,
+      'two join attempts of the intruder dropped',
+    );
     for (const member of members) expect(aliveNames(member)).toEqual(['k0', 'k1', 'k2']);
     expect(aliveNames(intruder)).toEqual(['intruder']);
-    expect((members[0] as SwimMembership).counters().transport.dropped['unknown-key']).toBeGreaterThan(0);
     const open = makeMember('open', await freeUdpPort());
     running.push(open);
-    await open.start([(members[0] as SwimMembership).address]);
-    await new Promise((resolve) => setTimeout(resolve, 800));
-    expect(aliveNames(members[0] as SwimMembership)).toEqual(['k0', 'k1', 'k2']);
-    expect((members[0] as SwimMembership).counters().transport.dropped.unauthenticated).toBeGreaterThan(0);
+    await open.start([seed.address]);
+    await waitUntil(
+      () => open.counters().seedContacts >= 2 && seed.counters().transport.dropped.unauthenticated >= 4,
+      5000,
+      'two join attempts of the unkeyed member dropped',
+    );
+    expect(aliveNames(seed)).toEqual(['k0', 'k1', 'k2']);
+    expect(aliveNames(open)).toEqual(['open']);
   });
 
   it('datagrams signed with a wrong key can neither inject a member nor evict one', async () => {
@@ -202,7 +234,7 @@ describe('SwimMembership', () => {
       2000,
       'both forgeries dropped',
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Dropped on receipt, before parsing: nothing of them can come later.
     expect(aliveNames(target)).toEqual(['w0', 'w1', 'w2']);
     expect(target.members().some((member) => member.name === 'fake')).toBe(false);
   });
