@@ -31,14 +31,17 @@ export function benchCommand(name: string, summary: string, measures: string): C
     .addHelpText('after', `\n${measures.trim()}\n\n${BENCH_EXIT_HELP}\n`);
 }
 
-/** An option with a value: parsed by `parse`, its default shown in --help as the user would type it. */
+/**
+ * An option with a value: parsed by `parse`, its default shown in --help as the user would type it
+ * (`shown`, or the value itself; lists comma-separated).
+ */
 export function valueOption<T>(
   flags: string,
   description: string,
   parse: (text: string) => T,
   defaultValue: T,
+  shown = Array.isArray(defaultValue) ? defaultValue.join(',') : String(defaultValue),
 ): Option {
-  const shown = Array.isArray(defaultValue) ? defaultValue.join(',') : String(defaultValue);
   return new Option(flags, description).argParser(parse).default(defaultValue, shown === '' ? "''" : shown);
 }
 

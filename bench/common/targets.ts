@@ -75,16 +75,23 @@ export function benchExitCode(targets: readonly TargetResult[]): number {
   return BENCH_EXIT.allPassed;
 }
 
-/** One line per target, then `Targets: P pass, F fail, U could not judge[, N not in this run]`. */
-export function formatTargets(targets: readonly TargetResult[]): string {
-  const lines = ['Targets:'];
-  for (const target of targets) {
-    if (target.verdict === 'pass' || target.verdict === 'fail')
-      lines.push(`  ${target.verdict === 'pass' ? 'PASS' : 'FAIL'}  ${target.description}: ${target.detail}`);
-    else if (target.verdict === 'unjudged')
-      lines.push(`  could not judge: ${target.description} (${target.detail})`);
-    else lines.push(`  not in this run: ${target.description} (${target.detail})`);
+/** `PASS  X: measured`, `FAIL  X: measured`, `could not judge: X (why)` or `not in this run: X (why)`. */
+export function targetLine(target: TargetResult): string {
+  switch (target.verdict) {
+    case 'pass':
+      return `PASS  ${target.description}: ${target.detail}`;
+    case 'fail':
+      return `FAIL  ${target.description}: ${target.detail}`;
+    case 'unjudged':
+      return `could not judge: ${target.description} (${target.detail})`;
+    default:
+      return `not in this run: ${target.description} (${target.detail})`;
   }
+}
+
+/** One line per target, then `Targets: P pass, F fail, U could not judge[, N not in this run] (exit E)`. */
+export function formatTargets(targets: readonly TargetResult[]): string {
+  const lines = ['Targets:', ...targets.map((target) => `  ${targetLine(target)}`)];
   if (targets.length === 0) lines.push('  could not judge: no target was measured');
   const counts = countTargets(targets);
   lines.push(

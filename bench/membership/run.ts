@@ -131,7 +131,7 @@ Targets are judged at N >= --judge-from (figures only below). --quick: N=${QUICK
         '',
       ),
     )
-    .option('--quick', 'smoke run (see above)')
+    .option('--quick', 'smoke run (see below)')
     .option('--json', 'print one JSON object instead of the report');
 }
 
