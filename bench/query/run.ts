@@ -45,6 +45,8 @@ const WINDOW_SECONDS = 300;
 /** Flows spread over this many seconds (inside the window for the whole run: tables are built once). */
 const SPREAD_SECONDS = 200;
 const SHIP_EVERYTHING_RUNS = 5;
+/** Agents started by measureUnderCapture, killed on exit whatever the reason. */
+const capturingAgents = new Set<ChildProcess>();
 
 interface SizeResult {
   nodes: number;
@@ -402,6 +404,7 @@ async function measureUnderCapture(
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
+  capturingAgents.add(agent);
   try {
     const client = new SniffmeshClient(grpc, credentials.createInsecure());
     const until = Date.now() + 60_000;
@@ -457,6 +460,7 @@ async function measureUnderCapture(
     return result;
   } finally {
     agent.kill('SIGKILL');
+    capturingAgents.delete(agent);
   }
 }
 
@@ -722,5 +726,19 @@ async function run(settings: QuerySettings): Promise<BenchOutcome> {
   };
 }
 
+// Worker processes exit when their IPC channel closes, serf query removes its namespace on 'exit'; the
+// capturing agent is ours to kill. A signal ends the process through process.exit, so 'exit' runs.
+process.on('exit', () => {
+  for (const agent of capturingAgents) agent.kill('SIGKILL');
+});
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+  ['SIGHUP', 129],
+] as const)
+  process.on(signal, () => {
+    log(`${NAME}: ${signal}: stopping`);
+    process.exit(code);
+  });
 // Worker processes and grpc-js handles would keep the loop alive: exit explicitly.
 process.exit(await runBench(command(), process.argv.slice(2), settingsFrom, run));
