@@ -6,9 +6,10 @@
  * stdout. `--help` lists every flag with its default and the exit codes (common/targets.ts).
  */
 
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import type { Command } from 'commander';
-import { SniffmeshError } from '../../src/util/errors.js';
+import { SniffmeshError, UsageError } from '../../src/util/errors.js';
 import {
   type BenchOutcome,
   benchCommand,
@@ -20,7 +21,7 @@ import {
   runBench,
   valueOption,
 } from '../common/bench-command.js';
-import { MAX_CLUSTER_SIZE, RPC_PORT_RANGE } from './bench-cluster.js';
+import { MAX_CLUSTER_SIZE, PARTITION_GROUPS, RPC_PORT_RANGE } from './bench-cluster.js';
 import { BenchNamespace } from './bench-namespace.js';
 import { killAllChildren } from './child-processes.js';
 import { ALL_IMPLEMENTATIONS, type ImplementationId, type MemberDriver } from './member-driver.js';
@@ -135,20 +136,38 @@ Targets are judged at N >= --judge-from (figures only below). --quick: N=${QUICK
     .option('--json', 'print one JSON object instead of the report');
 }
 
+/**
+ * The partition scenario runs members as other uids (PARTITION_GROUPS): a gossip key file they cannot
+ * read would make every one of them exit at start, after the minutes of the scenarios before it.
+ */
+function checkKeyFileReadable(sniffmeshArgs: readonly string[], scenarios: readonly ScenarioId[]): void {
+  const index = sniffmeshArgs.indexOf('--gossip-key-file');
+  const file = index >= 0 ? sniffmeshArgs[index + 1] : undefined;
+  if (file === undefined || !scenarios.includes('partition') || !existsSync(file)) return;
+  if ((statSync(file).mode & 0o004) === 0)
+    throw new UsageError(
+      `--sniffmesh-args: the partition scenario runs members as uids ${PARTITION_GROUPS.map((group) => group.uid).join(' and ')}, ` +
+        `which cannot read ${file} (chmod o+r ${file}, or leave partition out of --scenarios)`,
+    );
+}
+
 function optionsFrom(program: Command): BenchOptions {
   const quick = program.getOptionValue('quick') === true;
   const base = quick ? QUICK_SETTINGS : FULL_SETTINGS;
   const stressSeconds = quickOr(program, 'stressSeconds', quick, QUICK_SETTINGS.faultMs / 1000);
   const sizes = quickOr(program, 'sizes', quick, QUICK_SIZES);
+  const scenarios = quickOr(program, 'scenarios', quick, QUICK_SCENARIOS);
+  const sniffmeshArgs = (program.getOptionValue('sniffmeshArgs') as string).split(/\s+/).filter(Boolean);
+  checkKeyFileReadable(sniffmeshArgs, scenarios);
   return {
     sizes,
-    scenarios: quickOr(program, 'scenarios', quick, QUICK_SCENARIOS),
+    scenarios,
     implementations: program.getOptionValue('impls') as ImplementationId[],
     runs: quickOr(program, 'runs', quick, 1),
     slowRuns: program.getOptionValue('slowRuns') as number,
     settings: { ...base, faultMs: stressSeconds * 1000 },
     judgeFromSize: quickOr(program, 'judgeFrom', quick, Math.min(...QUICK_SIZES)),
-    sniffmeshArgs: (program.getOptionValue('sniffmeshArgs') as string).split(/\s+/).filter(Boolean),
+    sniffmeshArgs,
     quick,
     json: program.getOptionValue('json') === true,
   };
