@@ -557,7 +557,7 @@ export function checkLiveTargets(
   targets.push(atRate(TARGET_RATE_HIGH_PPS, TARGET_MAX_LOSS_AT_HIGH, sniffmesh?.at500k));
   const description =
     `sniffmesh capture loses at most ${TARGET_MAX_LOSS_ABOVE_TCPDUMP * 100} point more than ` +
-    'tcpdump -B 65536 at every step';
+    'tcpdump -B 65536 at every step both completed';
   if (!sniffmesh || !options.receivers.includes('tcpdump')) {
     targets.push(notInRun(description, 'needs sniffmesh and tcpdump in --receivers'));
     return targets;

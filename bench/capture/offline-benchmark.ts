@@ -10,7 +10,7 @@ import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync } from '
 import os from 'node:os';
 import path from 'node:path';
 import { UsageError } from '../../src/util/errors.js';
-import { judged, notInRun, type TargetResult } from '../common/targets.js';
+import { decidingReason, judged, type NoVerdict, notInRun, type TargetResult } from '../common/targets.js';
 import { commandExists } from '../common/tools.js';
 import { type CaptureOptions, ensureCapture, type GeneratedCapture } from './generate-capture.js';
 import type { GroundTruth } from './ground-truth.js';
@@ -27,6 +27,7 @@ import {
 } from './peer-commands.js';
 import { pairedRatios, type Summary, summarize } from './sample-stats.js';
 import { runTimed, runTimedOk, type TimedResult } from './timed-command.js';
+import { DEFAULT_TRAFFIC_OPTIONS } from './traffic-plan.js';
 
 const PAGE_CACHE_READ_CHUNK_BYTES = 8 * 1024 * 1024;
 const COMMAND_TIMEOUT_MS = 30 * 60 * 1000;
@@ -41,8 +42,12 @@ const TARGET_MAX_PEAK_RSS_BYTES = 250e6;
  * per second), up to the history budget that --max-flows sets.
  */
 const TARGET_MAX_FLATNESS_RATIO = 1.1;
-/** Speed targets are judged on captures of at least this many packets (start-up must not dominate). */
-export const SPEED_TARGET_MIN_PACKETS = 1_000_000;
+/**
+ * The speed targets are the issue's on the benchmark capture (5.33 M packets): judged on captures at
+ * least that long. On shorter ones fixed costs weigh more (a 1 M-packet file ran at 0.8 M packets/s
+ * where the benchmark file runs at 4 M/s), so a speed figure there says nothing about the target.
+ */
+export const SPEED_TARGET_MIN_PACKETS = DEFAULT_TRAFFIC_OPTIONS.packets;
 
 export interface OfflineOptions {
   runs: number;
@@ -416,10 +421,8 @@ interface FollowUpFailures {
   memory: Map<number | null, string>;
 }
 
-type Missing = { verdict: 'unjudged' | 'not-in-run'; why: string };
-
 /** Why `id` has no timings: left out with --tools, not installed, or its run failed; undefined = it has. */
-function missingTimings(results: OfflineResults, id: ToolId): Missing | undefined {
+function missingTimings(results: OfflineResults, id: ToolId): NoVerdict | undefined {
   const tool = results.tools.find((candidate) => candidate.id === id);
   if (!tool) return { verdict: 'not-in-run', why: `${id} not in --tools` };
   if (tool.error) return { verdict: 'unjudged', why: tool.error };
@@ -433,16 +436,17 @@ function checkTargets(
   followUp: FollowUpFailures,
 ): TargetResult[] {
   const targets: TargetResult[] = [];
-  const packets = results.capture.packets;
+  // The generator's packet count asked for (what it makes may differ slightly from it).
+  const packets = options.capture.packets;
   /** Speed needs a file long enough that start-up does not dominate. */
-  const tooSmall: Missing | undefined =
+  const tooSmall: NoVerdict | undefined =
     packets < SPEED_TARGET_MIN_PACKETS
       ? {
           verdict: 'not-in-run',
-          why: `a ${packets.toLocaleString('en-US')}-packet capture: speed is judged from ${SPEED_TARGET_MIN_PACKETS.toLocaleString('en-US')} packets, where start-up no longer dominates`,
+          why: `a ${packets.toLocaleString('en-US')}-packet capture: speed is judged on the ${SPEED_TARGET_MIN_PACKETS.toLocaleString('en-US')}-packet benchmark capture or longer`,
         }
       : undefined;
-  const add = (description: string, missing: Missing | undefined, judge: () => [boolean, string]) => {
+  const add = (description: string, missing: NoVerdict | undefined, judge: () => [boolean, string]) => {
     if (missing) {
       targets.push({ description, verdict: missing.verdict, detail: missing.why });
       return;
@@ -452,13 +456,17 @@ function checkTargets(
   };
   const sniffmesh = results.tools.find((tool) => tool.id === 'sniffmesh')!;
   const noSniffmesh = missingTimings(results, 'sniffmesh');
-  add(`sniffmesh >= ${TARGET_PACKETS_PER_SECOND / 1e6} M packets/s (median)`, noSniffmesh ?? tooSmall, () => {
-    const rate = sniffmesh.packetsPerSecond.median;
-    return [rate >= TARGET_PACKETS_PER_SECOND, `${(rate / 1e6).toFixed(2)} M packets/s`];
-  });
+  add(
+    `sniffmesh >= ${TARGET_PACKETS_PER_SECOND / 1e6} M packets/s (median)`,
+    decidingReason(noSniffmesh, tooSmall),
+    () => {
+      const rate = sniffmesh.packetsPerSecond.median;
+      return [rate >= TARGET_PACKETS_PER_SECOND, `${(rate / 1e6).toFixed(2)} M packets/s`];
+    },
+  );
   add(
     `sniffmesh wall within ${TARGET_MAX_WALL_RATIO_TO_TCPDUMP}x of tcpdump -w /dev/null (median of paired ratios)`,
-    noSniffmesh ?? missingTimings(results, 'tcpdump') ?? tooSmall,
+    decidingReason(noSniffmesh, missingTimings(results, 'tcpdump'), tooSmall),
     () => {
       const ratio = sniffmesh.wallRatioToTcpdump.median;
       return [ratio <= TARGET_MAX_WALL_RATIO_TO_TCPDUMP, `${ratio.toFixed(2)}x`];
@@ -470,7 +478,7 @@ function checkTargets(
   ] as const) {
     add(
       `sniffmesh >= ${TARGET_MIN_SPEEDUP}x faster than ${peer}`,
-      noSniffmesh ?? missingTimings(results, id) ?? tooSmall,
+      decidingReason(noSniffmesh, missingTimings(results, id), tooSmall),
       () => {
         const value = summary?.median ?? Number.NaN;
         return [value >= TARGET_MIN_SPEEDUP, `${value.toFixed(1)}x`];
@@ -505,7 +513,10 @@ function checkTargets(
     const failed = followUp.memory.get(budget);
     add(
       flatness(budget),
-      noSniffmesh ?? (memory ? undefined : { verdict: 'unjudged', why: failed ?? 'not measured' }),
+      decidingReason(
+        noSniffmesh,
+        memory ? undefined : { verdict: 'unjudged', why: failed ?? 'not measured' },
+      ),
       () => [
         memory!.ratio <= TARGET_MAX_FLATNESS_RATIO,
         `${memory!.ratio.toFixed(2)} (${memory!.base.peakRssMiB.median.toFixed(0)} -> ` +

@@ -39,6 +39,17 @@ export const BENCH_EXIT_HELP = `Exit codes:
   3  a target could not be judged (a member never started, a peer tool is missing, a run failed,
      no measurement), no target was judged at all, or the benchmark stopped before its report`;
 
+/** Why a target has no verdict. */
+export interface NoVerdict {
+  verdict: 'unjudged' | 'not-in-run';
+  why: string;
+}
+
+/** The reason that decides: outside this run comes first (then nothing else matters), then unjudged. */
+export function decidingReason(...reasons: (NoVerdict | undefined)[]): NoVerdict | undefined {
+  return reasons.find((reason) => reason?.verdict === 'not-in-run') ?? reasons.find(Boolean);
+}
+
 export function judged(description: string, pass: boolean, measured: string): TargetResult {
   return { description, verdict: pass ? 'pass' : 'fail', detail: measured };
 }

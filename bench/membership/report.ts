@@ -7,7 +7,13 @@
  * with the reason (the run's error, a missing peer), never silently absent.
  */
 
-import { formatTargets, type TargetResult, type TargetVerdict } from '../common/targets.js';
+import {
+  decidingReason,
+  formatTargets,
+  type NoVerdict,
+  type TargetResult,
+  type TargetVerdict,
+} from '../common/targets.js';
 import type { ImplementationId } from './member-driver.js';
 import type { FaultRun, FaultScenarioId, LifecycleRun, PartitionRun, ScenarioId } from './scenarios.js';
 
@@ -285,11 +291,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
 }
 
 /** Why `id` has no figure at this size: left out of the run, or the errors of its runs. */
-function missingFigure(
-  results: BenchResults,
-  size: SizeResults,
-  id: ImplementationId,
-): { verdict: 'unjudged' | 'not-in-run'; why: string } {
+function missingFigure(results: BenchResults, size: SizeResults, id: ImplementationId): NoVerdict {
   if (!results.implementations.some((implementation) => implementation.id === id))
     return { verdict: 'not-in-run', why: `${id} left out of this run (--impls)` };
   const errors = size.implementations[id]?.errors ?? [];
@@ -305,15 +307,12 @@ function judgeMetric(
   sniffmesh: number | undefined,
   serf: number | undefined,
 ): { verdict: TargetVerdict; detail: string } {
-  if (sniffmesh === undefined) {
-    const missing = missingFigure(results, size, 'sniffmesh');
-    return { verdict: missing.verdict, detail: missing.why };
-  }
-  if (target.needsSerf && serf === undefined) {
-    const missing = missingFigure(results, size, 'serf');
-    return { verdict: missing.verdict, detail: missing.why };
-  }
-  const pass = target.check(sniffmesh, serf ?? Number.NaN);
+  const reason = decidingReason(
+    sniffmesh === undefined ? missingFigure(results, size, 'sniffmesh') : undefined,
+    target.needsSerf && serf === undefined ? missingFigure(results, size, 'serf') : undefined,
+  );
+  if (reason) return { verdict: reason.verdict, detail: reason.why };
+  const pass = target.check(sniffmesh!, serf ?? Number.NaN);
   const serfText = target.needsSerf ? `, Serf ${show(serf, digits)}` : '';
   return { verdict: pass ? 'pass' : 'fail', detail: `sniffmesh ${show(sniffmesh, digits)}${serfText}` };
 }
