@@ -424,7 +424,7 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
   const onSignal = (signal: NodeJS.Signals) => {
     stopAllChildren();
     pair.destroy();
-    process.stderr.write(`live: ${signal}: stopped, namespaces removed\n`);
+    progress(`${signal}: stopped, namespaces removed`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   const onExit = () => pair.destroy();
