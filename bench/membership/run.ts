@@ -74,7 +74,7 @@ function command(): Command {
     'sniffmesh membership against HashiCorp Serf, side by side, members as processes in a network namespace',
     `Measures, per cluster size N (members on the loopback of a namespace the benchmark creates; needs root,
 iproute2, iptables; serf and stress-ng as peers):
-  join       simultaneous join through 1 seed: until all list all N     target <= ${1.2}x Serf
+  join       simultaneous join through 1 seed: until all list all N     target <= 1.2x Serf
   kill       kill -9 of one member: until all survivors see it failed   target <= Serf
   leave      graceful leave: until all survivors know; share seen left  targets <= 1 s, 100 %
   bandwidth  gossip bytes/s per member in steady state                  targets <= Serf, flat over N
