@@ -13,6 +13,8 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LiveCaptureError } from '../../src/util/errors.js';
+import { judged, notInRun, type TargetResult, unjudged } from '../common/targets.js';
+import { commandExists } from '../common/tools.js';
 import { type CaptureOptions, ensureCapture } from './generate-capture.js';
 import { parseSniffmeshReport } from './output-checks.js';
 import { writeTrafgenConfig } from './trafgen-config.js';
@@ -101,7 +103,15 @@ export interface LiveResults {
   veth: { sender: string; receiver: string };
   runs: LiveRun[];
   receivers: ReceiverSummary[];
+  targets: TargetResult[];
 }
+
+/** Issue 2's live targets: no loss at 100 k packets/s, under 1 % at 500 k/s, side by side with tcpdump. */
+const TARGET_RATE_LOW_PPS = 100_000;
+const TARGET_RATE_HIGH_PPS = 500_000;
+const TARGET_MAX_LOSS_AT_HIGH = 0.01;
+/** "As good as tcpdump": at most this much more loss (a fraction) than tcpdump at the same step. */
+const TARGET_MAX_LOSS_ABOVE_TCPDUMP = 0.001;
 
 interface Finished {
   exitCode: number | null;
@@ -414,7 +424,7 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
   const onSignal = (signal: NodeJS.Signals) => {
     stopAllChildren();
     pair.destroy();
-    process.stderr.write(`live: ${signal}: stopped, namespaces removed\n`);
+    progress(`${signal}: stopped, namespaces removed`);
     process.exit(signal === 'SIGINT' ? 130 : 143);
   };
   const onExit = () => pair.destroy();
@@ -444,6 +454,11 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
           progress(`${step.sender} ${rateText}, ${step.packets} packets -> ${receiver}`);
           let run: LiveRun;
           try {
+            const missing = [step.sender, ...(receiver === 'tcpdump' ? ['tcpdump'] : [])].find(
+              (tool) => !commandExists(tool),
+            );
+            if (missing !== undefined)
+              throw new LiveCaptureError('LIVE_TOOL_MISSING', `${missing} is not installed`);
             run = await measureOne(
               pair,
               options,
@@ -486,6 +501,7 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
         }
       }
     }
+    const receivers = options.receivers.map((receiver) => summarizeReceiver(receiver, runs));
     return {
       frames: {
         file: frames.pcapPath,
@@ -495,7 +511,8 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
       },
       veth: { sender: pair.senderInterface, receiver: pair.receiverInterface },
       runs,
-      receivers: options.receivers.map((receiver) => summarizeReceiver(receiver, runs)),
+      receivers,
+      targets: checkLiveTargets(options, runs, receivers),
     };
   } finally {
     stopAllChildren();
@@ -504,4 +521,68 @@ export async function runLiveBenchmark(options: LiveOptions): Promise<LiveResult
     process.removeListener('SIGTERM', onSignal);
     process.removeListener('exit', onExit);
   }
+}
+
+function percentText(loss: number): string {
+  return `${(loss * 100).toFixed(3)} %`;
+}
+
+/** The live targets, judged on `sniffmesh capture` (the default receiver). */
+export function checkLiveTargets(
+  options: Pick<LiveOptions, 'rates' | 'trafgenRates' | 'trafgenPackets' | 'receivers'>,
+  runs: readonly LiveRun[],
+  receivers: readonly ReceiverSummary[],
+): TargetResult[] {
+  const targets: TargetResult[] = [];
+  const sniffmesh = receivers.find((summary) => summary.receiver === 'sniffmesh');
+  const atRate = (pps: number, maxLoss: number, point: ReceiverSummary['at100k'] | undefined) => {
+    const description = `sniffmesh capture: loss < ${maxLoss * 100} % at ${pps / 1000} k packets/s requested`;
+    const stepped =
+      options.rates.includes(pps) || (options.trafgenPackets > 0 && options.trafgenRates.includes(pps));
+    if (!sniffmesh) return notInRun(description, 'sniffmesh not in --receivers');
+    if (!stepped) return notInRun(description, `no ${pps / 1000} k/s step (--rates, --trafgen-rates)`);
+    if (!point) {
+      const failed = runs.find(
+        (run) => run.receiver === 'sniffmesh' && run.requestedPps === pps && run.error,
+      );
+      return unjudged(description, failed?.error ?? 'no completed run');
+    }
+    return judged(
+      description,
+      point.loss < maxLoss,
+      `${percentText(point.loss)} (${point.sender} at ${Math.round(point.achievedPps / 1000)} k/s)`,
+    );
+  };
+  targets.push(atRate(TARGET_RATE_LOW_PPS, LOSS_THRESHOLD, sniffmesh?.at100k));
+  targets.push(atRate(TARGET_RATE_HIGH_PPS, TARGET_MAX_LOSS_AT_HIGH, sniffmesh?.at500k));
+  const description =
+    `sniffmesh capture loses at most ${TARGET_MAX_LOSS_ABOVE_TCPDUMP * 100} point more than ` +
+    'tcpdump -B 65536 at every step both completed';
+  if (!sniffmesh || !options.receivers.includes('tcpdump')) {
+    targets.push(notInRun(description, 'needs sniffmesh and tcpdump in --receivers'));
+    return targets;
+  }
+  const completed = (receiver: LiveReceiver) =>
+    runs.filter((run) => run.receiver === receiver && run.error === undefined);
+  const pairs = completed('sniffmesh').flatMap((ours) =>
+    completed('tcpdump')
+      .filter((theirs) => theirs.sender === ours.sender && theirs.requestedPps === ours.requestedPps)
+      .map((theirs) => ({ ours, theirs })),
+  );
+  if (pairs.length === 0) {
+    const failed = runs.find((run) => run.error !== undefined);
+    targets.push(unjudged(description, failed?.error ?? 'no step completed with both receivers'));
+    return targets;
+  }
+  const worst = pairs.reduce((a, b) => (b.ours.loss - b.theirs.loss > a.ours.loss - a.theirs.loss ? b : a));
+  const excess = worst.ours.loss - worst.theirs.loss;
+  const step = `${worst.ours.sender} ${worst.ours.requestedPps === null ? 'unlimited' : `${worst.ours.requestedPps / 1000} k/s`}`;
+  targets.push(
+    judged(
+      description,
+      excess <= TARGET_MAX_LOSS_ABOVE_TCPDUMP,
+      `worst step ${step}: sniffmesh ${percentText(worst.ours.loss)}, tcpdump ${percentText(worst.theirs.loss)}`,
+    ),
+  );
+  return targets;
 }

@@ -3,6 +3,7 @@
  * lines for the targets, and a Markdown block to paste into the README.
  */
 
+import type { TargetResult } from '../common/targets.js';
 import type { AddressComparison } from './output-checks.js';
 import type { ToolId } from './peer-commands.js';
 import type { Summary } from './sample-stats.js';
@@ -22,14 +23,6 @@ export interface ToolResult {
   wallRatioToTcpdump: Summary;
   samples: { wallSeconds: number; peakRssBytes: number }[];
   notes: string[];
-}
-
-export interface TargetCheck {
-  description: string;
-  /** The measured value, already in the unit of the description. */
-  value: number | null;
-  display: string;
-  pass: boolean | null;
 }
 
 export interface MemoryFlatness {
@@ -70,7 +63,7 @@ export interface OfflineResults {
   };
   correctness?: { comparison: AddressComparison; totalsNote: string; peakRssMiB: number };
   memory?: MemoryFlatness[];
-  targets: TargetCheck[];
+  targets: TargetResult[];
 }
 
 export function formatRate(perSecond: number): string {
@@ -109,11 +102,6 @@ function table(header: string[], rows: string[][]): string {
       .join('  ')
       .trimEnd();
   return [line(header), line(widths.map((width) => '-'.repeat(width))), ...rows.map(line)].join('\n');
-}
-
-export function targetLine(check: TargetCheck): string {
-  const verdict = check.pass === null ? 'SKIP' : check.pass ? 'PASS' : 'MISS';
-  return `${verdict}  ${check.description}: ${check.display}`;
 }
 
 export function formatOfflineReport(results: OfflineResults): string {
@@ -192,9 +180,6 @@ export function formatOfflineReport(results: OfflineResults): string {
       lines.push(`  memory per flow of budget on the many-flows file: ${slope.toFixed(0)} bytes`);
     }
   }
-  lines.push('');
-  lines.push('Targets:');
-  for (const check of results.targets) lines.push(`  ${targetLine(check)}`);
   return lines.join('\n');
 }
 

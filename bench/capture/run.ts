@@ -2,143 +2,177 @@
  * `npm run bench:capture`: the reproducible benchmark of sniffmesh against tcpdump, tshark and pmacctd
  * on a generated capture (see generate-capture.ts and offline-benchmark.ts), with correctness against
  * the ground truth and memory use at ten times the flows; `--live` adds the live-capture loss
- * benchmark (live-benchmark.ts). Progress goes to stderr; the report, or with --json one JSON object,
- * to stdout. Options (after `npm run bench:capture --`):
- *
- *   --runs N             measured rounds after the warm-up (default 5)
- *   --tools LIST         sniffmesh,tcpdump,tshark,pmacctd (default all)
- *   --packets/--flows/--hosts/--seed N   generator options (defaults: the 5.33 M-packet capture;
- *                        flows and hosts scale with --packets unless given)
- *   --memory-budgets L   flow budgets of the memory-flatness runs, comma-separated numbers or
- *                        'default' (default: default,50000,100000,200000; flatness is judged for
- *                        the budgets the base file fills, i.e. below its flow count)
- *   --flows-factor N     flows multiplier of the memory-flatness file (default 10; 0 skips the check)
- *   --memory-runs N      runs per file in the memory check (default 2)
- *   --no-correctness     skip the per-source comparison with the ground truth
- *   --sniffmesh-cmd CMD  start sniffmesh with CMD instead of `node dist/src/cli/main.js`
- *   --live / --live-only run the live benchmark too / only (plus the flags of live.ts)
- *   --json               machine-readable output
+ * benchmark (live.ts, live-benchmark.ts). Progress goes to stderr; the report, or with --json one JSON
+ * object, to stdout. `--help` lists every flag with its default, what is measured and the exit codes.
  */
 
-import { parseArgs } from 'node:util';
-import { SniffmeshError, UsageError } from '../../src/util/errors.js';
-import { resolveCaptureOptions } from './generate-capture.js';
-import { LIVE_OPTION_SPEC, liveOptionsFrom } from './live.js';
-import { type LiveResults, runLiveBenchmark } from './live-benchmark.js';
-import { formatLiveReport, formatLiveSummaryMarkdown } from './live-report.js';
-import { type OfflineOptions, runOfflineBenchmark } from './offline-benchmark.js';
+import type { Command } from 'commander';
 import {
-  formatOfflineReport,
-  formatOfflineSummaryMarkdown,
-  type OfflineResults,
-  targetLine,
-} from './offline-report.js';
+  type BenchOutcome,
+  benchCommand,
+  choiceListArgument,
+  integerArgument,
+  progressLine,
+  quickOr,
+  runBench,
+  valueOption,
+} from '../common/bench-command.js';
+import { formatTargets, type TargetResult, targetLine } from '../common/targets.js';
+import { resolveCaptureOptions } from './generate-capture.js';
+import { addLiveOptions, LIVE_MEASURES, liveOptionsFrom } from './live.js';
+import { type LiveOptions, type LiveResults, runLiveBenchmark } from './live-benchmark.js';
+import { formatLiveReport, formatLiveSummaryMarkdown } from './live-report.js';
+import { type OfflineOptions, runOfflineBenchmark, SPEED_TARGET_MIN_PACKETS } from './offline-benchmark.js';
+import { formatOfflineReport, formatOfflineSummaryMarkdown, type OfflineResults } from './offline-report.js';
 import { ALL_TOOL_IDS, repoRoot, sniffmeshPrefix, type ToolId } from './peer-commands.js';
 import { DEFAULT_TRAFFIC_OPTIONS } from './traffic-plan.js';
 
+const NAME = 'bench:capture';
 /** The default budget, and three that the 370k-flow base file fills (so flatness can be judged). */
-const DEFAULT_MEMORY_BUDGETS = 'default,50000,100000,200000';
+const DEFAULT_MEMORY_BUDGETS: (number | null)[] = [null, 50_000, 100_000, 200_000];
+const MIN_MEMORY_BUDGET = 16;
 
-function integer(flag: string, text: string | undefined, fallback: number, minimum: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum)
-    throw new UsageError(`--${flag} must be an integer >= ${minimum}, got '${text}'`);
-  return value;
+/** --quick: a small capture, one round, sniffmesh and tcpdump, no 10x-flows file, no pmacctd fixed cost. */
+const QUICK = {
+  packets: 100_000,
+  runs: 1,
+  tools: ['sniffmesh', 'tcpdump'] as ToolId[],
+  flowsFactor: 0,
+  memoryRuns: 1,
+  pmacctFixedRuns: 0,
+};
+
+const OFFLINE_MEASURES = `Offline: a reproducible generated capture (seed 1: 5.33 M packets, 370k flows), page-cached, read by every
+tool in alternating rounds (1 warm-up, then --runs measured; medians), whole processes. Targets (issue 2):
+sniffmesh >= 3.5 M packets/s, wall <= 1.5x tcpdump -w /dev/null, >= 10x pmacctd and tshark (L4 off) (speed
+is judged on captures of ${SPEED_TARGET_MIN_PACKETS.toLocaleString('en-US')} packets or more), peak RSS <= 250 MB, memory flat (<= 1.1x) at
+10x the flows under budgets the base file fills, per-source packets and bytes exact against the ground truth.
+--quick: ${QUICK.packets.toLocaleString('en-US')} packets, 1 round, sniffmesh and tcpdump, no 10x-flows file (judges peak RSS and
+exactness; with --live also the live quick run). Flags given explicitly still win.`;
+
+function memoryBudgetsArgument(text: string): (number | null)[] {
+  const one = integerArgument(MIN_MEMORY_BUDGET);
+  return text.split(',').map((item) => (item.trim() === 'default' ? null : one(item.trim())));
 }
 
-function parseOptions(args: string[], progress: (message: string) => void) {
-  const { values } = parseArgs({
-    args,
-    options: {
-      ...LIVE_OPTION_SPEC,
-      runs: { type: 'string' },
-      tools: { type: 'string' },
-      packets: { type: 'string' },
-      flows: { type: 'string' },
-      hosts: { type: 'string' },
-      seed: { type: 'string' },
-      'memory-budgets': { type: 'string' },
-      'flows-factor': { type: 'string' },
-      'memory-runs': { type: 'string' },
-      'pmacct-fixed-runs': { type: 'string' },
-      'no-correctness': { type: 'boolean' },
-      'sniffmesh-cmd': { type: 'string' },
-      live: { type: 'boolean' },
-      'live-only': { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  const tools = (values.tools ?? ALL_TOOL_IDS.join(',')).split(',') as ToolId[];
-  for (const tool of tools) {
-    if (!ALL_TOOL_IDS.includes(tool))
-      throw new UsageError(`--tools takes ${ALL_TOOL_IDS.join(', ')}; got '${tool}'`);
-  }
-  const seed = integer('seed', values.seed, DEFAULT_TRAFFIC_OPTIONS.seed, 0);
-  const prefix = sniffmeshPrefix(repoRoot(), values['sniffmesh-cmd']);
-  const memoryBudgets = (values['memory-budgets'] ?? DEFAULT_MEMORY_BUDGETS)
-    .split(',')
-    .map((text) => (text.trim() === 'default' ? null : integer('memory-budgets', text.trim(), 0, 16)));
+function command(): Command {
+  const program = benchCommand(
+    NAME,
+    'sniffmesh analyze against tcpdump, tshark and pmacctd on a generated capture; --live adds live capture',
+    `${OFFLINE_MEASURES}\n\n${LIVE_MEASURES}`,
+  )
+    .addOption(valueOption('--runs <N>', 'measured rounds after the warm-up', integerArgument(1), 5))
+    .addOption(
+      valueOption('--tools <list>', `any of ${ALL_TOOL_IDS.join(',')}`, choiceListArgument(ALL_TOOL_IDS), [
+        ...ALL_TOOL_IDS,
+      ]),
+    )
+    .addOption(
+      valueOption(
+        '--packets <N>',
+        'packets of the generated capture',
+        integerArgument(1),
+        DEFAULT_TRAFFIC_OPTIONS.packets,
+      ),
+    )
+    .option('--flows <N>', 'flows of the capture (default: scales with --packets)', integerArgument(1))
+    .option('--hosts <N>', 'hosts of the capture (default: scales with --packets)', integerArgument(1))
+    .addOption(valueOption('--seed <N>', 'generator seed', integerArgument(0), DEFAULT_TRAFFIC_OPTIONS.seed))
+    .addOption(
+      valueOption(
+        '--memory-budgets <list>',
+        "--max-flows budgets of the memory-flatness runs (numbers or 'default')",
+        memoryBudgetsArgument,
+        DEFAULT_MEMORY_BUDGETS,
+        'default,50000,100000,200000',
+      ),
+    )
+    .addOption(
+      valueOption(
+        '--flows-factor <N>',
+        'flows multiplier of the memory-flatness file; 0 skips it',
+        integerArgument(0),
+        10,
+      ),
+    )
+    .addOption(valueOption('--memory-runs <N>', 'runs per file in the memory check', integerArgument(1), 2))
+    .addOption(
+      valueOption(
+        '--pmacct-fixed-runs <N>',
+        "runs measuring pmacctd's fixed cost on a 1-packet file",
+        integerArgument(0),
+        3,
+      ),
+    )
+    .option('--no-correctness', 'skip the per-source comparison with the ground truth')
+    .option('--sniffmesh-cmd <cmd>', 'start sniffmesh with CMD instead of `node dist/src/cli/main.js`')
+    .option('--live', 'run the live benchmark too (needs root)')
+    .option('--live-only', 'run only the live benchmark');
+  return addLiveOptions(program)
+    .option('--quick', 'smoke run (see below)')
+    .option('--json', 'print one JSON object instead of the report');
+}
+
+interface CaptureBenchSettings {
+  offline: OfflineOptions | undefined;
+  live: LiveOptions | undefined;
+  json: boolean;
+}
+
+function settingsFrom(program: Command): CaptureBenchSettings {
+  const value = <T>(key: string) => program.getOptionValue(key) as T;
+  const quick = value<boolean | undefined>('quick') === true;
+  const progress = progressLine(NAME);
+  const optional = (key: string) => {
+    const number = value<number | undefined>(key);
+    return number === undefined ? undefined : String(number);
+  };
+  const seed = value<number>('seed');
   const offline: OfflineOptions = {
-    runs: integer('runs', values.runs, 5, 1),
+    runs: quickOr(program, 'runs', quick, QUICK.runs),
     capture: resolveCaptureOptions({
-      packets: values.packets,
-      flows: values.flows,
-      hosts: values.hosts,
-      seed: values.seed,
+      packets: String(quickOr(program, 'packets', quick, QUICK.packets)),
+      flows: optional('flows'),
+      hosts: optional('hosts'),
+      seed: String(seed),
     }),
-    tools,
-    sniffmeshPrefix: prefix,
-    memoryBudgets,
-    manyFlowsFactor: integer('flows-factor', values['flows-factor'], 10, 0),
-    memoryRuns: integer('memory-runs', values['memory-runs'], 2, 1),
-    correctness: !(values['no-correctness'] ?? false),
-    pmacctFixedCostRuns: integer('pmacct-fixed-runs', values['pmacct-fixed-runs'], 3, 0),
+    tools: quickOr(program, 'tools', quick, QUICK.tools),
+    sniffmeshPrefix: sniffmeshPrefix(repoRoot(), value<string | undefined>('sniffmeshCmd')),
+    memoryBudgets: value<(number | null)[]>('memoryBudgets'),
+    manyFlowsFactor: quickOr(program, 'flowsFactor', quick, QUICK.flowsFactor),
+    memoryRuns: quickOr(program, 'memoryRuns', quick, QUICK.memoryRuns),
+    correctness: value<boolean>('correctness'),
+    pmacctFixedCostRuns: quickOr(program, 'pmacctFixedRuns', quick, QUICK.pmacctFixedRuns),
     progress,
   };
-  const wantLive = (values.live ?? false) || (values['live-only'] ?? false);
+  const liveOnly = value<boolean | undefined>('liveOnly') === true;
+  const wantLive = value<boolean | undefined>('live') === true || liveOnly;
   return {
-    offline: values['live-only'] ? undefined : offline,
-    live: wantLive ? liveOptionsFrom(values, values['sniffmesh-cmd'], seed, progress) : undefined,
-    json: values.json ?? false,
+    offline: liveOnly ? undefined : offline,
+    live: wantLive ? liveOptionsFrom(program, quick, seed, progress) : undefined,
+    json: value<boolean | undefined>('json') === true,
   };
 }
 
-async function main(): Promise<void> {
-  const progress = (message: string) => process.stderr.write(`bench:capture: ${message}\n`);
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(process.argv.slice(2), progress);
-  } catch (error) {
-    process.stderr.write(`bench:capture: ${(error as Error).message}\n`);
-    process.exit(2);
-  }
-  try {
-    let offline: OfflineResults | undefined;
-    let live: LiveResults | undefined;
-    if (parsed.offline) offline = await runOfflineBenchmark(parsed.offline);
-    if (parsed.live) live = await runLiveBenchmark(parsed.live);
-    if (parsed.json) {
-      process.stdout.write(`${JSON.stringify({ offline, live }, null, 2)}\n`);
-      return;
-    }
-    const sections: string[] = [];
-    if (offline) sections.push(formatOfflineReport(offline));
-    if (live) sections.push(formatLiveReport(live));
-    const readme: string[] = [];
-    if (offline) {
-      readme.push(formatOfflineSummaryMarkdown(offline));
-      readme.push('', 'Targets:', '', ...offline.targets.map((check) => `- ${targetLine(check)}`));
-    }
-    if (live) readme.push('', formatLiveSummaryMarkdown(live));
-    process.stdout.write(
-      `${sections.join('\n\n')}\n\n----- README summary -----\n${readme.join('\n')}\n----- end -----\n`,
-    );
-  } catch (error) {
-    process.stderr.write(`bench:capture: ${(error as Error).message}\n`);
-    process.exit(error instanceof SniffmeshError ? error.exitCode : 1);
-  }
+async function run(settings: CaptureBenchSettings): Promise<BenchOutcome> {
+  let offline: OfflineResults | undefined;
+  let live: LiveResults | undefined;
+  if (settings.offline) offline = await runOfflineBenchmark(settings.offline);
+  if (settings.live) live = await runLiveBenchmark(settings.live);
+  const targets: TargetResult[] = [...(offline?.targets ?? []), ...(live?.targets ?? [])];
+  if (settings.json) return { output: JSON.stringify({ offline, live }, null, 2), targets };
+  const sections: string[] = [];
+  if (offline) sections.push(formatOfflineReport(offline));
+  if (live) sections.push(formatLiveReport(live));
+  sections.push(formatTargets(targets));
+  const readme: string[] = [];
+  if (offline) readme.push(formatOfflineSummaryMarkdown(offline));
+  if (live) readme.push('', formatLiveSummaryMarkdown(live));
+  readme.push('', 'Targets:', '', ...targets.map((target) => `- ${targetLine(target)}`));
+  return {
+    output: `${sections.join('\n\n')}\n\n----- README summary -----\n${readme.join('\n')}\n----- end -----`,
+    targets,
+  };
 }
 
-await main();
+process.exit(await runBench(command(), process.argv.slice(2), settingsFrom, run));

@@ -62,6 +62,7 @@ export class BenchCluster {
   /** Members we killed or told to leave; every other exit is a crash of the implementation. */
   private readonly stoppedOnPurpose = new Set<string>();
   readonly unexpectedExits: string[] = [];
+  private readonly exitListeners = new Set<(name: string) => void>();
 
   constructor(
     private readonly namespace: BenchNamespace,
@@ -108,18 +109,27 @@ export class BenchCluster {
   async start(convergeTimeoutMs: number): Promise<JoinTimes> {
     const seed = this.specs[0];
     this.launch(seed);
-    if (!(await this.views.waitUntilUp([seed.name], SEED_UP_TIMEOUT_MS)))
+    const seedUp = await this.waitUntilUpOrExit([seed.name], SEED_UP_TIMEOUT_MS);
+    if (seedUp.exited) throw this.failure(`seed ${seed.name} exited before it came up`, [seed.name]);
+    if (!seedUp.upTimes)
       throw this.failure(`seed ${seed.name} did not come up within ${SEED_UP_TIMEOUT_MS / 1000} s`, [
         seed.name,
       ]);
     const spawnMs = preciseNowMs();
     for (const spec of this.specs.slice(1)) this.launch(spec);
     const upTimeoutMs = ALL_UP_BASE_TIMEOUT_MS + ALL_UP_PER_MEMBER_TIMEOUT_MS * this.options.size;
-    const upTimes = await this.views.waitUntilUp(this.names, upTimeoutMs);
-    if (!upTimes) {
-      const notUp = this.names.filter((name) => this.views.upTime(name) === undefined);
-      throw this.failure(`${notUp.length} members did not come up within ${upTimeoutMs / 1000} s`, notUp);
+    const allUp = await this.waitUntilUpOrExit(this.names, upTimeoutMs);
+    const notUp = this.names.filter((name) => this.views.upTime(name) === undefined);
+    if (allUp.exited) {
+      const exited = this.unexpectedExits.filter((name) => notUp.includes(name));
+      throw this.failure(
+        `${exited.length} member(s) exited before they came up (${exited.join(', ')}), ${notUp.length} not up`,
+        exited,
+      );
     }
+    const upTimes = allUp.upTimes;
+    if (!upTimes)
+      throw this.failure(`${notUp.length} members did not come up within ${upTimeoutMs / 1000} s`, notUp);
     const converged = await this.views.waitForViews(this.names, listsAll(this.names), convergeTimeoutMs);
     return { spawnMs, allUpMs: Math.max(...upTimes), converged };
   }
@@ -158,15 +168,47 @@ export class BenchCluster {
     const member = this.driver.start(this.namespace, spec, seeds, this.views);
     this.members.set(spec.name, member);
     void member.exited.then(() => {
-      if (!this.stoppedOnPurpose.has(spec.name)) this.unexpectedExits.push(spec.name);
+      if (this.stoppedOnPurpose.has(spec.name)) return;
+      this.unexpectedExits.push(spec.name);
+      for (const listener of [...this.exitListeners]) listener(spec.name);
     });
   }
 
+  /**
+   * Waits until every name is up; gives up as soon as one of them exits before it came up (a member
+   * that cannot start, e.g. a port in use, must not cost the whole start-up timeout).
+   */
+  private async waitUntilUpOrExit(
+    names: readonly string[],
+    timeoutMs: number,
+  ): Promise<{ upTimes?: number[]; exited?: string }> {
+    let listener: ((name: string) => void) | undefined;
+    const exited = new Promise<{ exited: string }>((resolve) => {
+      listener = (name) => {
+        if (names.includes(name) && this.views.upTime(name) === undefined) resolve({ exited: name });
+      };
+      this.exitListeners.add(listener);
+    });
+    try {
+      return await Promise.race([
+        this.views.waitUntilUp(names, timeoutMs).then((upTimes) => ({ upTimes })),
+        exited,
+      ]);
+    } finally {
+      if (listener) this.exitListeners.delete(listener);
+    }
+  }
+
+  /** The error for members that did not start; its first line ends with the first one's last output line. */
   private failure(message: string, names: readonly string[]): ClusterError {
+    const outputs = names.slice(0, 2).map((name) => this.members.get(name)?.outputTail() || '');
+    const lastLine = outputs[0]?.split('\n').filter(Boolean).at(-1);
     const details = names
       .slice(0, 2)
-      .map((name) => `--- ${name} output:\n${this.members.get(name)?.outputTail() || '(none)'}`)
+      .map((name, index) => `--- ${name} output:\n${outputs[index] || '(none)'}`)
       .join('\n');
-    return new ClusterError(`${this.driver.id}, N=${this.options.size}: ${message}\n${details}`);
+    return new ClusterError(
+      `${this.driver.id}, N=${this.options.size}: ${message}${lastLine ? `: ${lastLine}` : ''}\n${details}`,
+    );
   }
 }

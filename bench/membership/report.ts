@@ -2,14 +2,23 @@
  * The membership benchmark's results as data (what `--json` prints) and as text: one table per
  * scenario with the sniffmesh figure, Serf's, their ratio, the issue's target and PASS/FAIL. Figures
  * are medians over runs; a run in which something never happened within its cap counts as infinite
- * ("never"), so one stuck run shows up in the median instead of vanishing from it.
+ * ("never"), so one stuck run shows up in the median instead of vanishing from it. A target of a
+ * scenario that was asked for is always listed: without the figures it needs it is "could not judge",
+ * with the reason (the run's error, a missing peer), never silently absent.
  */
 
+import {
+  decidingReason,
+  formatTargets,
+  type NoVerdict,
+  type TargetResult,
+  type TargetVerdict,
+} from '../common/targets.js';
 import type { ImplementationId } from './member-driver.js';
 import type { FaultRun, FaultScenarioId, LifecycleRun, PartitionRun, ScenarioId } from './scenarios.js';
 
-/** Targets are judged at these sizes and up (issue 3: "N = 30 and 60 unless said"). */
-const TARGET_MIN_SIZE = 30;
+/** Targets are judged at these sizes and up by default (issue 3: "N = 30 and 60 unless said"). */
+export const TARGET_MIN_SIZE = 30;
 const FAULT_SCENARIO_IDS: readonly FaultScenarioId[] = ['cpu', 'loss10', 'loss10-cpu', 'loss30'];
 const JOIN_RATIO_TARGET = 1.2;
 const LEAVE_TARGET_S = 1;
@@ -37,17 +46,19 @@ export interface BenchResults {
   implementations: { id: ImplementationId; description: string }[];
   scenarios: ScenarioId[];
   settings: Record<string, number | boolean>;
+  /** Targets are judged at these sizes and up; smaller sizes show figures only. */
+  judgeFromSize: number;
   sizes: SizeResults[];
-  targets: TargetCheck[];
+  targets: MembershipTarget[];
 }
 
-export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
+/** What the table's last column says: a target's verdict, `info` below the judged sizes. */
+type RowVerdict = 'PASS' | 'FAIL' | 'UNJUDGED' | 'info';
 
-export interface TargetCheck {
+export interface MembershipTarget extends TargetResult {
   scenario: ScenarioId;
+  /** 0 for a target over all sizes (bandwidth flatness). */
   size: number;
-  description: string;
-  verdict: Verdict;
 }
 
 interface Row {
@@ -57,7 +68,7 @@ interface Row {
   serf: string;
   ratio: string;
   target: string;
-  verdict: Verdict | '';
+  verdict: RowVerdict | '';
 }
 
 type Extract = (results: ImplementationResults) => (number | null | undefined)[];
@@ -92,18 +103,33 @@ function figure(size: SizeResults, id: ImplementationId, extract: Extract): numb
   return results ? medianOf(extract(results)) : undefined;
 }
 
-function judge(size: number, pass: boolean | undefined): Verdict {
-  if (pass === undefined) return 'n/a';
-  if (size < TARGET_MIN_SIZE) return 'info';
-  return pass ? 'PASS' : 'FAIL';
+const ROW_VERDICTS: Record<TargetVerdict, RowVerdict | ''> = {
+  pass: 'PASS',
+  fail: 'FAIL',
+  unjudged: 'UNJUDGED',
+  'not-in-run': '',
+};
+
+interface MetricTarget {
+  text: string;
+  /** The target compares with Serf's figure (so it cannot be judged without one). */
+  needsSerf: boolean;
+  /** The check on (sniffmesh median, Serf median; the latter undefined when not needed). */
+  check: (sniffmesh: number, serf: number) => boolean;
 }
 
 interface Metric {
   label: string;
   extract: Extract;
   digits: number;
-  /** The target as text and the check on (sniffmesh median, serf median); absent = context only. */
-  target?: { text: string; check: (sniffmesh: number, serf: number | undefined) => boolean | undefined };
+  /** The target; absent = context only. */
+  target?: MetricTarget;
+}
+
+const NOT_ABOVE_SERF: MetricTarget = { text: '<= Serf', needsSerf: true, check: (s, serf) => s <= serf };
+
+function upTo(limit: number, unit: string): MetricTarget {
+  return { text: `<= ${limit}${unit}`, needsSerf: false, check: (s) => s <= limit };
 }
 
 const lifecycle =
@@ -120,19 +146,12 @@ const partition =
     results.partition.map(pick);
 
 function faultMetrics(scenario: FaultScenarioId): Metric[] {
-  const zeroTarget = {
-    text: '0',
-    check: (sniffmesh: number) => sniffmesh === 0,
-  };
   const metrics: Metric[] = [
     {
       label: 'false failure observations',
       extract: fault(scenario, (run) => run.falseFailures),
       digits: 0,
-      target:
-        scenario === 'loss30'
-          ? { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) }
-          : zeroTarget,
+      target: scenario === 'loss30' ? NOT_ABOVE_SERF : upTo(0, ''),
     },
     {
       label: 'live members marked failed',
@@ -149,10 +168,7 @@ function faultMetrics(scenario: FaultScenarioId): Metric[] {
       label: 'whole views again after (s)',
       extract: fault(scenario, (run) => run.reconvergeS),
       digits: 1,
-      target:
-        scenario === 'loss30'
-          ? { text: `<= ${RECONVERGE_TARGET_S} s`, check: (s) => s <= RECONVERGE_TARGET_S }
-          : undefined,
+      target: scenario === 'loss30' ? upTo(RECONVERGE_TARGET_S, ' s') : undefined,
     },
   ];
   return metrics;
@@ -170,6 +186,19 @@ const SCENARIO_TITLES: Record<ScenarioId, string> = {
   partition: 'Partition into two halves, then heal',
 };
 
+/** The scenario's name in a target line. */
+const SCENARIO_NAMES: Record<ScenarioId, string> = {
+  join: 'join',
+  kill: 'kill -9',
+  leave: 'graceful leave',
+  bandwidth: 'gossip bandwidth',
+  cpu: 'CPU saturated',
+  loss10: '10% loss',
+  'loss10-cpu': '10% loss + CPU',
+  loss30: '30% loss',
+  partition: 'partition',
+};
+
 function metricsFor(scenario: ScenarioId): Metric[] {
   switch (scenario) {
     case 'join':
@@ -180,7 +209,8 @@ function metricsFor(scenario: ScenarioId): Metric[] {
           digits: 2,
           target: {
             text: `<= ${JOIN_RATIO_TARGET}x Serf`,
-            check: (s, serf) => (serf === undefined ? undefined : s <= JOIN_RATIO_TARGET * serf),
+            needsSerf: true,
+            check: (s, serf) => s <= JOIN_RATIO_TARGET * serf,
           },
         },
         { label: 'median member (s)', extract: lifecycle((run) => run.join.medianNodeS), digits: 2 },
@@ -199,7 +229,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
           label: 'all survivors failed (s)',
           extract: lifecycle((run) => run.kill?.allFailedS),
           digits: 2,
-          target: { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) },
+          target: NOT_ABOVE_SERF,
         },
       ];
     case 'leave':
@@ -208,7 +238,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
           label: 'all survivors know (s)',
           extract: lifecycle((run) => run.leave?.allS),
           digits: 2,
-          target: { text: `<= ${LEAVE_TARGET_S} s`, check: (s) => s <= LEAVE_TARGET_S },
+          target: upTo(LEAVE_TARGET_S, ' s'),
         },
         {
           label: 'survivors that saw "left" (%)',
@@ -218,7 +248,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
               : undefined,
           ),
           digits: 0,
-          target: { text: '100 %', check: (s) => s === 100 },
+          target: { text: '100 %', needsSerf: false, check: (s) => s === 100 },
         },
       ];
     case 'bandwidth':
@@ -227,7 +257,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
           label: 'bytes/s per member',
           extract: lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
           digits: 0,
-          target: { text: '<= Serf', check: (s, serf) => (serf === undefined ? undefined : s <= serf) },
+          target: NOT_ABOVE_SERF,
         },
         {
           label: '  of which UDP',
@@ -252,7 +282,7 @@ function metricsFor(scenario: ScenarioId): Metric[] {
           label: 'one membership after heal (s)',
           extract: partition((run) => run.healS),
           digits: 1,
-          target: { text: `<= ${HEAL_TARGET_S} s`, check: (s) => s <= HEAL_TARGET_S },
+          target: upTo(HEAL_TARGET_S, ' s'),
         },
       ];
     default:
@@ -260,24 +290,52 @@ function metricsFor(scenario: ScenarioId): Metric[] {
   }
 }
 
-function rowsFor(scenario: ScenarioId, sizes: readonly SizeResults[], targets: TargetCheck[]): Row[] {
+/** Why `id` has no figure at this size: left out of the run, or the errors of its runs. */
+function missingFigure(results: BenchResults, size: SizeResults, id: ImplementationId): NoVerdict {
+  if (!results.implementations.some((implementation) => implementation.id === id))
+    return { verdict: 'not-in-run', why: `${id} left out of this run (--impls)` };
+  const errors = size.implementations[id]?.errors ?? [];
+  const first = errors[0]?.split('\n')[0];
+  return { verdict: 'unjudged', why: `no ${id} figure at N=${size.size}${first ? `: ${first}` : ''}` };
+}
+
+function judgeMetric(
+  results: BenchResults,
+  size: SizeResults,
+  target: MetricTarget,
+  digits: number,
+  sniffmesh: number | undefined,
+  serf: number | undefined,
+): { verdict: TargetVerdict; detail: string } {
+  const reason = decidingReason(
+    sniffmesh === undefined ? missingFigure(results, size, 'sniffmesh') : undefined,
+    target.needsSerf && serf === undefined ? missingFigure(results, size, 'serf') : undefined,
+  );
+  if (reason) return { verdict: reason.verdict, detail: reason.why };
+  const pass = target.check(sniffmesh!, serf ?? Number.NaN);
+  const serfText = target.needsSerf ? `, Serf ${show(serf, digits)}` : '';
+  return { verdict: pass ? 'pass' : 'fail', detail: `sniffmesh ${show(sniffmesh, digits)}${serfText}` };
+}
+
+function rowsFor(results: BenchResults, scenario: ScenarioId, targets: MembershipTarget[]): Row[] {
   const rows: Row[] = [];
-  for (const size of sizes) {
+  for (const size of results.sizes) {
     for (const metric of metricsFor(scenario)) {
       const sniffmesh = figure(size, 'sniffmesh', metric.extract);
       const serf = figure(size, 'serf', metric.extract);
-      if (sniffmesh === undefined && serf === undefined) continue;
-      let verdict: Verdict | '' = '';
-      if (metric.target) {
-        verdict = judge(
-          size.size,
-          sniffmesh === undefined ? undefined : metric.target.check(sniffmesh, serf),
-        );
+      const inScope = metric.target !== undefined && size.size >= results.judgeFromSize;
+      if (sniffmesh === undefined && serf === undefined && !inScope) continue;
+      let verdict: RowVerdict | '' = '';
+      if (metric.target && !inScope) verdict = 'info';
+      if (metric.target && inScope) {
+        const outcome = judgeMetric(results, size, metric.target, metric.digits, sniffmesh, serf);
+        verdict = ROW_VERDICTS[outcome.verdict];
         targets.push({
           scenario,
           size: size.size,
-          description: `${SCENARIO_TITLES[scenario]}: ${metric.label.trim()} ${metric.target.text}`,
-          verdict,
+          description: `N=${size.size} ${SCENARIO_NAMES[scenario]}: ${metric.label.trim()} ${metric.target.text}`,
+          verdict: outcome.verdict,
+          detail: outcome.detail,
         });
       }
       rows.push({
@@ -295,41 +353,42 @@ function rowsFor(scenario: ScenarioId, sizes: readonly SizeResults[], targets: T
 }
 
 /** Bandwidth flatness: sniffmesh's largest over smallest bytes/s/member across the sizes run. */
-function flatnessRow(sizes: readonly SizeResults[], targets: TargetCheck[]): Row | undefined {
-  const values = sizes
-    .map((size) =>
+function flatnessRow(results: BenchResults, targets: MembershipTarget[]): Row | undefined {
+  const description = `gossip bandwidth: bytes/s/member flat as N grows (largest/smallest <= ${BANDWIDTH_FLATNESS_TARGET})`;
+  const target = (verdict: TargetVerdict, detail: string) =>
+    targets.push({ scenario: 'bandwidth', size: 0, description, verdict, detail });
+  const perSize = (id: ImplementationId) =>
+    results.sizes.map((size) =>
       figure(
         size,
-        'sniffmesh',
+        id,
         lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
       ),
-    )
-    .filter((value): value is number => value !== undefined && Number.isFinite(value) && value > 0);
-  const serfValues = sizes
-    .map((size) =>
-      figure(
-        size,
-        'serf',
-        lifecycle((run) => run.bandwidth?.bytesPerSecondPerNode),
-      ),
-    )
-    .filter((value): value is number => value !== undefined && Number.isFinite(value) && value > 0);
-  if (values.length < 2 && serfValues.length < 2) return undefined;
+    );
+  const usable = (values: (number | undefined)[]) =>
+    values.filter((value): value is number => value !== undefined && Number.isFinite(value) && value > 0);
+  if (results.sizes.length < 2) {
+    target('not-in-run', 'needs two or more --sizes');
+    return undefined;
+  }
   const spread = (list: number[]) => (list.length < 2 ? undefined : Math.max(...list) / Math.min(...list));
-  const sniffmesh = spread(values);
-  const verdict: Verdict =
-    sniffmesh === undefined ? 'n/a' : sniffmesh <= BANDWIDTH_FLATNESS_TARGET ? 'PASS' : 'FAIL';
-  targets.push({
-    scenario: 'bandwidth',
-    size: 0,
-    description: `bytes/s/member flat as N grows (largest/smallest <= ${BANDWIDTH_FLATNESS_TARGET})`,
-    verdict,
-  });
+  const values = perSize('sniffmesh');
+  const missingIndex = values.findIndex((value) => usable([value]).length === 0);
+  const sniffmesh = missingIndex < 0 ? spread(usable(values)) : undefined;
+  let verdict: RowVerdict = 'UNJUDGED';
+  if (sniffmesh === undefined) {
+    const missing = missingFigure(results, results.sizes[missingIndex], 'sniffmesh');
+    target(missing.verdict, missing.why);
+  } else {
+    const pass = sniffmesh <= BANDWIDTH_FLATNESS_TARGET;
+    verdict = pass ? 'PASS' : 'FAIL';
+    target(pass ? 'pass' : 'fail', `sniffmesh ${show(sniffmesh, 2)}`);
+  }
   return {
     size: 0,
     metric: 'largest/smallest over sizes',
     sniffmesh: show(sniffmesh, 2),
-    serf: show(spread(serfValues), 2),
+    serf: show(spread(usable(perSize('serf'))), 2),
     ratio: '',
     target: `<= ${BANDWIDTH_FLATNESS_TARGET}`,
     verdict,
@@ -362,7 +421,7 @@ function table(rows: readonly Row[]): string {
 
 /** Builds the target list (stored in results.targets) and returns the text report. */
 export function formatReport(results: BenchResults): string {
-  const targets: TargetCheck[] = [];
+  const targets: MembershipTarget[] = [];
   const sections: string[] = [
     'Membership benchmark: sniffmesh against Serf, members as processes on loopback in one namespace',
     ...results.implementations.map(
@@ -371,10 +430,15 @@ export function formatReport(results: BenchResults): string {
     `  ${results.machine.cpus} CPUs, load ${results.machine.loadAverageStart.map((v) => v.toFixed(2)).join(' ')} at start, ` +
       `${results.machine.loadAverageEnd.map((v) => v.toFixed(2)).join(' ')} at end`,
   ];
+  if (results.judgeFromSize !== TARGET_MIN_SIZE)
+    sections.push(
+      `  targets judged at N >= ${results.judgeFromSize} (the issue's targets are for N >= ${TARGET_MIN_SIZE}: ` +
+        'a smoke run judges that the benchmark still measures, not the issue)',
+    );
   for (const scenario of results.scenarios) {
-    const rows = rowsFor(scenario, results.sizes, targets);
+    const rows = rowsFor(results, scenario, targets);
     if (scenario === 'bandwidth') {
-      const flat = flatnessRow(results.sizes, targets);
+      const flat = flatnessRow(results, targets);
       if (flat) rows.push(flat);
     }
     if (rows.length === 0) continue;
@@ -402,14 +466,7 @@ export function formatReport(results: BenchResults): string {
     }
   }
   if (problems.length) sections.push('', 'Problems', ...problems);
-  const judged = targets.filter((target) => target.verdict === 'PASS' || target.verdict === 'FAIL');
-  sections.push(
-    '',
-    `Targets (judged at N >= ${TARGET_MIN_SIZE}): ${judged.filter((t) => t.verdict === 'PASS').length} pass, ` +
-      `${judged.filter((t) => t.verdict === 'FAIL').length} fail`,
-  );
-  for (const target of judged.filter((t) => t.verdict === 'FAIL'))
-    sections.push(`  FAIL N=${target.size || 'all'}: ${target.description}`);
+  sections.push('', formatTargets(targets));
   results.targets = targets;
   return sections.join('\n');
 }

@@ -3,28 +3,36 @@
  * as separate processes on the loopback of one network namespace the benchmark creates (so its
  * iptables loss, partition and counting rules touch nothing else). The two implementations never run at
  * the same time (2 cores). Progress goes to stderr; the report, or with --json one JSON object, to
- * stdout. Options (after `npm run bench:membership --`):
- *
- *   --sizes LIST          cluster sizes (default 10,30,60)
- *   --scenarios LIST      join,kill,leave,bandwidth,cpu,loss10,loss10-cpu,loss30,partition (default all)
- *   --impls LIST          sniffmesh,serf (default both)
- *   --runs N              runs of join/kill/leave/bandwidth (default 3)
- *   --slow-runs N         runs of the fault and partition scenarios (default 1)
- *   --stress-seconds S    how long each fault lasts (default 120)
- *   --sniffmesh-args STR  extra arguments for every sniffmesh agent (e.g. "--gossip-key-file /tmp/key")
- *   --quick               smoke run: N=5, 1 run, short faults and caps
- *   --json                machine-readable output
+ * stdout. `--help` lists every flag with its default and the exit codes (common/targets.ts).
  */
 
+import { existsSync, statSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
-import { parseArgs } from 'node:util';
+import type { Command } from 'commander';
 import { SniffmeshError, UsageError } from '../../src/util/errors.js';
-import { MAX_CLUSTER_SIZE, RPC_PORT_RANGE } from './bench-cluster.js';
+import {
+  type BenchOutcome,
+  benchCommand,
+  choiceListArgument,
+  integerArgument,
+  integerListArgument,
+  progressLine,
+  quickOr,
+  runBench,
+  valueOption,
+} from '../common/bench-command.js';
+import { MAX_CLUSTER_SIZE, PARTITION_GROUPS, RPC_PORT_RANGE } from './bench-cluster.js';
 import { BenchNamespace } from './bench-namespace.js';
 import { killAllChildren } from './child-processes.js';
 import { ALL_IMPLEMENTATIONS, type ImplementationId, type MemberDriver } from './member-driver.js';
 import { installTrafficCounters } from './packet-rules.js';
-import { type BenchResults, formatReport, type ImplementationResults, type SizeResults } from './report.js';
+import {
+  type BenchResults,
+  formatReport,
+  type ImplementationResults,
+  type SizeResults,
+  TARGET_MIN_SIZE,
+} from './report.js';
 import {
   ALL_SCENARIOS,
   FAULT_SCENARIOS,
@@ -40,8 +48,12 @@ import {
 import { SerfDriver } from './serf-driver.js';
 import { SniffmeshDriver } from './sniffmesh-driver.js';
 
+const NAME = 'bench:membership';
 const LIFECYCLE_SCENARIOS: readonly LifecycleScenarioId[] = ['join', 'kill', 'leave', 'bandwidth'];
-const QUICK_SIZE = 5;
+const MIN_CLUSTER_SIZE = 3;
+/** --quick: the smallest run that still judges real targets (join and leave, against Serf). */
+const QUICK_SIZES = [5];
+const QUICK_SCENARIOS: ScenarioId[] = ['join', 'leave'];
 
 interface BenchOptions {
   sizes: number[];
@@ -50,62 +62,114 @@ interface BenchOptions {
   runs: number;
   slowRuns: number;
   settings: ScenarioSettings;
+  judgeFromSize: number;
   sniffmeshArgs: string[];
   quick: boolean;
   json: boolean;
 }
 
-function integer(flag: string, text: string | undefined, fallback: number, minimum: number): number {
-  if (text === undefined) return fallback;
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < minimum)
-    throw new UsageError(`--${flag} must be an integer >= ${minimum}, got '${text}'`);
-  return value;
+function command(): Command {
+  return benchCommand(
+    NAME,
+    'sniffmesh membership against HashiCorp Serf, side by side, members as processes in a network namespace',
+    `Measures, per cluster size N (members on the loopback of a namespace the benchmark creates; needs root,
+iproute2, iptables; serf and stress-ng as peers):
+  join       simultaneous join through 1 seed: until all list all N     target <= 1.2x Serf
+  kill       kill -9 of one member: until all survivors see it failed   target <= Serf
+  leave      graceful leave: until all survivors know; share seen left  targets <= 1 s, 100 %
+  bandwidth  gossip bytes/s per member in steady state                  targets <= Serf, flat over N
+  cpu, loss10, loss10-cpu, loss30   faults for --stress-seconds: false failures (0; loss30 <= Serf),
+             whole views again after loss30 (<= 60 s)
+  partition  two halves cut apart, then healed: one membership again    target <= 30 s
+Targets are judged at N >= --judge-from (figures only below). --quick: N=${QUICK_SIZES.join(',')}, join and leave,
+1 run, short caps, targets judged at N >= ${QUICK_SIZES[0]} (a smoke run; flags given explicitly still win).`,
+  )
+    .addOption(
+      valueOption(
+        '--sizes <list>',
+        `cluster sizes, ${MIN_CLUSTER_SIZE}..${MAX_CLUSTER_SIZE}`,
+        integerListArgument(MIN_CLUSTER_SIZE, MAX_CLUSTER_SIZE),
+        [10, 30, 60],
+      ),
+    )
+    .addOption(
+      valueOption('--scenarios <list>', 'which scenarios (above)', choiceListArgument(ALL_SCENARIOS), [
+        ...ALL_SCENARIOS,
+      ]),
+    )
+    .addOption(
+      valueOption('--impls <list>', 'which implementations', choiceListArgument(ALL_IMPLEMENTATIONS), [
+        ...ALL_IMPLEMENTATIONS,
+      ]),
+    )
+    .addOption(
+      valueOption('--runs <N>', 'runs of join/kill/leave/bandwidth (medians)', integerArgument(1), 3),
+    )
+    .addOption(
+      valueOption('--slow-runs <N>', 'runs of the fault and partition scenarios', integerArgument(1), 1),
+    )
+    .addOption(
+      valueOption(
+        '--stress-seconds <S>',
+        'how long each fault lasts',
+        integerArgument(1),
+        FULL_SETTINGS.faultMs / 1000,
+      ),
+    )
+    .addOption(
+      valueOption(
+        '--judge-from <N>',
+        'judge targets at cluster sizes N and up',
+        integerArgument(MIN_CLUSTER_SIZE),
+        TARGET_MIN_SIZE,
+      ),
+    )
+    .addOption(
+      valueOption(
+        '--sniffmesh-args <args>',
+        'extra arguments for every sniffmesh agent (e.g. "--gossip-key-file F")',
+        String,
+        '',
+      ),
+    )
+    .option('--quick', 'smoke run (see below)')
+    .option('--json', 'print one JSON object instead of the report');
 }
 
-function list<T extends string>(flag: string, text: string | undefined, allowed: readonly T[]): T[] {
-  if (text === undefined) return [...allowed];
-  const items = text.split(',').map((item) => item.trim()) as T[];
-  for (const item of items)
-    if (!allowed.includes(item)) throw new UsageError(`--${flag} takes ${allowed.join(', ')}; got '${item}'`);
-  return items;
+/**
+ * The partition scenario runs members as other uids (PARTITION_GROUPS): a gossip key file they cannot
+ * read would make every one of them exit at start, after the minutes of the scenarios before it.
+ */
+function checkKeyFileReadable(sniffmeshArgs: readonly string[], scenarios: readonly ScenarioId[]): void {
+  const index = sniffmeshArgs.indexOf('--gossip-key-file');
+  const file = index >= 0 ? sniffmeshArgs[index + 1] : undefined;
+  if (file === undefined || !scenarios.includes('partition') || !existsSync(file)) return;
+  if ((statSync(file).mode & 0o004) === 0)
+    throw new UsageError(
+      `--sniffmesh-args: the partition scenario runs members as uids ${PARTITION_GROUPS.map((group) => group.uid).join(' and ')}, ` +
+        `which cannot read ${file} (chmod o+r ${file}, or leave partition out of --scenarios)`,
+    );
 }
 
-function parseOptions(args: string[]): BenchOptions {
-  const { values } = parseArgs({
-    args,
-    options: {
-      sizes: { type: 'string' },
-      scenarios: { type: 'string' },
-      impls: { type: 'string' },
-      runs: { type: 'string' },
-      'slow-runs': { type: 'string' },
-      'stress-seconds': { type: 'string' },
-      'sniffmesh-args': { type: 'string' },
-      quick: { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
-    strict: true,
-  });
-  const quick = values.quick ?? false;
-  const sizes = (values.sizes ?? (quick ? String(QUICK_SIZE) : '10,30,60')).split(',').map((text) => {
-    const size = Number(text);
-    if (!Number.isInteger(size) || size < 3 || size > MAX_CLUSTER_SIZE)
-      throw new UsageError(`--sizes takes integers 3..${MAX_CLUSTER_SIZE}; got '${text}'`);
-    return size;
-  });
+function optionsFrom(program: Command): BenchOptions {
+  const quick = program.getOptionValue('quick') === true;
   const base = quick ? QUICK_SETTINGS : FULL_SETTINGS;
-  const stressSeconds = integer('stress-seconds', values['stress-seconds'], base.faultMs / 1000, 1);
+  const stressSeconds = quickOr(program, 'stressSeconds', quick, QUICK_SETTINGS.faultMs / 1000);
+  const sizes = quickOr(program, 'sizes', quick, QUICK_SIZES);
+  const scenarios = quickOr(program, 'scenarios', quick, QUICK_SCENARIOS);
+  const sniffmeshArgs = (program.getOptionValue('sniffmeshArgs') as string).split(/\s+/).filter(Boolean);
+  checkKeyFileReadable(sniffmeshArgs, scenarios);
   return {
     sizes,
-    scenarios: list('scenarios', values.scenarios, ALL_SCENARIOS),
-    implementations: list('impls', values.impls, ALL_IMPLEMENTATIONS),
-    runs: integer('runs', values.runs, quick ? 1 : 3, 1),
-    slowRuns: integer('slow-runs', values['slow-runs'], 1, 1),
+    scenarios,
+    implementations: program.getOptionValue('impls') as ImplementationId[],
+    runs: quickOr(program, 'runs', quick, 1),
+    slowRuns: program.getOptionValue('slowRuns') as number,
     settings: { ...base, faultMs: stressSeconds * 1000 },
-    sniffmeshArgs: (values['sniffmesh-args'] ?? '').split(/\s+/).filter(Boolean),
+    judgeFromSize: quickOr(program, 'judgeFrom', quick, Math.min(...QUICK_SIZES)),
+    sniffmeshArgs,
     quick,
-    json: values.json ?? false,
+    json: program.getOptionValue('json') === true,
   };
 }
 
@@ -128,19 +192,27 @@ async function attempt(
   }
 }
 
+/**
+ * Runs every asked-for scenario at every size. A driver in `unavailable` (its tool missing) runs
+ * nothing: its reason becomes every size's error, so the targets that need it say why they are unjudged.
+ */
 async function runBenchmark(
   options: BenchOptions,
-  drivers: MemberDriver[],
+  allDrivers: MemberDriver[],
+  unavailable: ReadonlyMap<ImplementationId, string>,
   namespace: BenchNamespace,
   progress: (message: string) => void,
 ): Promise<SizeResults[]> {
+  const drivers = allDrivers.filter((driver) => !unavailable.has(driver.id));
   const wantedLifecycle = new Set(LIFECYCLE_SCENARIOS.filter((id) => options.scenarios.includes(id)));
   const wantedFaults = FAULT_SCENARIOS.filter((id) => options.scenarios.includes(id));
   const sizes: SizeResults[] = [];
   for (const size of options.sizes) {
     const sizeResults: SizeResults = { size, implementations: {} };
     sizes.push(sizeResults);
-    for (const driver of drivers) sizeResults.implementations[driver.id] = emptyResults();
+    for (const driver of allDrivers) sizeResults.implementations[driver.id] = emptyResults();
+    for (const [id, why] of unavailable)
+      sizeResults.implementations[id]!.errors.push(`${id} cannot run: ${why}`);
     const resultsOf = (driver: MemberDriver) => sizeResults.implementations[driver.id]!;
     // Implementations alternate run by run, so a noisy neighbour hurts both alike.
     if (wantedLifecycle.size > 0) {
@@ -185,15 +257,8 @@ async function runBenchmark(
   return sizes;
 }
 
-async function main(): Promise<void> {
-  const progress = (message: string) => process.stderr.write(`bench:membership: ${message}\n`);
-  let options: BenchOptions;
-  try {
-    options = parseOptions(process.argv.slice(2));
-  } catch (error) {
-    progress((error as Error).message);
-    process.exit(2);
-  }
+async function run(options: BenchOptions): Promise<BenchOutcome> {
+  const progress = progressLine(NAME);
   let namespace: BenchNamespace | undefined;
   const cleanUp = () => {
     killAllChildren();
@@ -211,7 +276,16 @@ async function main(): Promise<void> {
     const drivers: MemberDriver[] = options.implementations.map((id) =>
       id === 'serf' ? new SerfDriver() : new SniffmeshDriver(options.sniffmeshArgs),
     );
-    for (const driver of drivers) driver.checkAvailable();
+    const unavailable = new Map<ImplementationId, string>();
+    for (const driver of drivers) {
+      try {
+        driver.checkAvailable();
+      } catch (error) {
+        if (!(error instanceof SniffmeshError)) throw error;
+        unavailable.set(driver.id, error.message);
+        progress(`${driver.id} cannot run: ${error.message}`);
+      }
+    }
     namespace = BenchNamespace.create();
     installTrafficCounters(namespace, RPC_PORT_RANGE);
     progress(
@@ -220,24 +294,25 @@ async function main(): Promise<void> {
     );
     const loadAverageStart = loadavg();
     const startedAt = new Date().toISOString();
-    const sizes = await runBenchmark(options, drivers, namespace, progress);
+    const sizes = await runBenchmark(options, drivers, unavailable, namespace, progress);
     const results: BenchResults = {
       startedAt,
       machine: { cpus: availableParallelism(), loadAverageStart, loadAverageEnd: loadavg() },
       implementations: drivers.map((driver) => ({ id: driver.id, description: driver.describe() })),
       scenarios: options.scenarios,
       settings: { ...options.settings, runs: options.runs, slowRuns: options.slowRuns, quick: options.quick },
+      judgeFromSize: options.judgeFromSize,
       sizes,
       targets: [],
     };
     const text = formatReport(results);
-    process.stdout.write(options.json ? `${JSON.stringify(results, null, 2)}\n` : `${text}\n`);
-  } catch (error) {
-    progress((error as Error).message);
-    process.exitCode = error instanceof SniffmeshError ? error.exitCode : 1;
+    return {
+      output: options.json ? JSON.stringify(results, null, 2) : text,
+      targets: results.targets,
+    };
   } finally {
     cleanUp();
   }
 }
 
-await main();
+process.exit(await runBench(command(), process.argv.slice(2), optionsFrom, run));

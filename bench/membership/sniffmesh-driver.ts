@@ -1,5 +1,7 @@
 /**
- * Runs sniffmesh agents without capture (`agent --no-capture --events-json --timing lan`) and learns
+ * Runs sniffmesh agents without capture (`agent --no-capture --events-json --timing lan`), each with
+ * its own gRPC port (`--grpc HOST:0`: the agent binds an ephemeral port and advertises the one it got;
+ * the default 0.0.0.0:7948 would make every member after the first fail with EADDRINUSE), and learns
  * each agent's view from the membership events it prints on stdout, one JSON object per line:
  * `{"event":"started","timeMs":..,"self":{..}}`, then
  * `{"event":"joined|suspect|failed|recovered|left|updated","timeMs":..,"member":{"name":..,"state":..,"incarnation":..}}`.
@@ -89,6 +91,8 @@ export class SniffmeshDriver implements MemberDriver {
       spec.name,
       '--timing',
       'lan',
+      '--grpc',
+      `${spec.host}:0`,
       '--events-json',
       ...this.extraArgs,
     ];
