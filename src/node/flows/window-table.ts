@@ -45,7 +45,7 @@ export interface WindowTableSpec {
   group: Grouping;
   /** Inclusive, Unix seconds (<= 0: from the beginning of history). */
   fromSecond: number;
-  /** Inclusive, a closed second (the caller ran store.advanceTo(toSecond + 1) when needed). */
+  /** Inclusive. Only seconds the store has closed are read (a later toSecond: the table says how far). */
   toSecond: number;
   filter: FlowFilter | null;
   /** Networks of the OTHER capturing members answering this query (the counting rule); null = none. */
