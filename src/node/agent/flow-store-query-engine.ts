@@ -170,7 +170,7 @@ export class FlowStoreQueryEngine implements LocalQueryEngine {
   localTopNow(window: QueryWindow, limit: number): LocalTopAnswer {
     const local: QueryWindow = { ...window, memberNetworks: [] };
     // Everything this node saw counts here, transit flows included (counted into their groups).
-    return localTopAnswer(this.tableFor(local, true), window.by, limit, this.nodeName);
+    return localTopAnswer(this.tableFor(local, true), window.by, window.toSecond, limit, this.nodeName);
   }
 
   statsNow(): NodeCaptureStats {

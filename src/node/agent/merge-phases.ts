@@ -31,7 +31,7 @@ const HEAVY_GROUPS = 2048;
 export function answerPhase(cached: CachedTable, request: PhaseRequest, node: string): PhaseAnswer {
   const table = cached.table;
   const by = request.window.by;
-  const answer = emptyAnswer(table, node);
+  const answer = emptyAnswer(table, request.window.toSecond, node);
   switch (request.phase) {
     case PHASE_LOCAL_TOP: {
       const sent = new Set<number>(topOf(cached, by, request.k));
@@ -69,12 +69,18 @@ export function answerPhase(cached: CachedTable, request: PhaseRequest, node: st
 }
 
 /** This node's own top `limit` rows (0 = all) of a table computed with transit flows counted. */
-export function localTopAnswer(cached: CachedTable, by: Metric, limit: number, node: string): LocalTopAnswer {
+export function localTopAnswer(
+  cached: CachedTable,
+  by: Metric,
+  toSecond: number,
+  limit: number,
+  node: string,
+): LocalTopAnswer {
   const table = cached.table;
   // Only the rows returned get their key text (all of them when there is no limit).
   const top = topOf(cached, by, limit > 0 ? limit : table.count);
   return {
-    ...emptyAnswer(table, node),
+    ...emptyAnswer(table, toSecond, node),
     rows: Array.from(top, (g) => rowOf(table, g)),
     totals: { ...table.totals },
     undecoded: undecodedList(table.undecoded),
@@ -84,7 +90,12 @@ export function localTopAnswer(cached: CachedTable, by: Metric, limit: number, n
   };
 }
 
-function emptyAnswer(table: WindowTable, node: string): PhaseAnswer {
+/**
+ * An answer without rows. A table is shared by every window that reads the same data (a window sliding
+ * over quiet seconds), so the newest second read is the window's own when the table covers it whole, and
+ * the table's (the newest second closed here) when it does not.
+ */
+function emptyAnswer(table: WindowTable, toSecond: number, node: string): PhaseAnswer {
   return {
     rows: [],
     transit: [],
@@ -93,7 +104,7 @@ function emptyAnswer(table: WindowTable, node: string): PhaseAnswer {
     evictedPackets: 0,
     evictedBytes: 0,
     windowComplete: table.complete,
-    windowToSecond: table.toSecond,
+    windowToSecond: table.toSecond === null ? null : table.complete ? toSecond : table.toSecond,
     node,
   };
 }

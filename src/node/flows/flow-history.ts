@@ -208,11 +208,13 @@ export class FlowHistory {
       last = slice.lastSecond;
       count++;
     }
-    // A range reaching the open second (or beyond) reads up to the newest closed second: which one that
-    // is belongs to the data read (seconds without traffic close without a slice).
-    const readsTo = toSecond >= openSecond ? openSecond - 1 : toSecond;
+    // A range reaching the open second (or beyond) reads up to the newest closed second, and which one
+    // that is belongs to the data read (seconds without traffic close without a slice). A range that is
+    // closed does not name its end: the same slices under a window sliding over quiet seconds are the
+    // same data (and the same table), which is what lets every node reuse one table per data change.
+    const partialTo = toSecond >= openSecond ? `open@${openSecond}` : 'closed';
     const historyCut = from < this.startSecond;
-    return `${first}:${last}:${count}:${evictedFlows}:${straddles}:${readsTo}:${historyCut}`;
+    return `${first}:${last}:${count}:${evictedFlows}:${straddles}:${partialTo}:${historyCut}`;
   }
 
   /** Drops slices that lie entirely before the retention (relative to `second`, the open one). */

@@ -96,4 +96,34 @@ describe('queries only read', () => {
     expect([later.windowComplete, later.windowToSecond]).toEqual([true, S + 7]);
     expect(later.totals?.packets).toBeGreaterThan(early.totals?.packets ?? 0);
   });
+
+  it('a window sliding over quiet seconds reuses its table (one build per data change), naming its own end', () => {
+    const store = newStore();
+    feed([store], S, S + 5, 5);
+    store.advanceTo(S + 6);
+    const engine = engineOf(store);
+    const ask = (to: number) =>
+      engine.mergeNow(
+        request(
+          {
+            group: 'host',
+            by: 'bytes',
+            fromSecond: 0,
+            toSecond: to,
+            filters: { cidrs: [], ports: [], protocols: [] },
+            memberNetworks: [],
+          },
+          PHASE_LOCAL_TOP,
+        ),
+      );
+    const first = ask(S + 5);
+    // The clock closes seconds without traffic; the same question asked a second and two later.
+    for (const to of [S + 6, S + 7]) {
+      store.advanceTo(to + 1);
+      const later = ask(to);
+      expect([later.windowComplete, later.windowToSecond]).toEqual([true, to]);
+      expect(later.rows).toEqual(first.rows);
+    }
+    expect(engine.tablesBuiltOnDemand).toBe(1);
+  });
 });
