@@ -1,7 +1,14 @@
 import type { PhaseRequest } from '../node/agent/local-query-engine.js';
 import { FlowFilter } from '../node/flows/flow-filter.js';
 import { MAX_RETENTION_SECONDS } from '../node/flows/flow-store-config.js';
-import { GROUPING_CODES_TEXT, GROUPINGS, METRIC_CODES_TEXT, METRICS } from '../node/flows/key-vocabulary.js';
+import {
+  GROUPING_CODES_TEXT,
+  GROUPING_MODE,
+  GROUPINGS,
+  METRIC_CODE,
+  METRIC_CODES_TEXT,
+  METRICS,
+} from '../node/flows/key-vocabulary.js';
 import {
   type Filters,
   Grouping,
@@ -21,8 +28,8 @@ const MAX_FILTER_ENTRIES = 256;
 const MAX_MERGE_KEYS = 1_000_000;
 
 /** Wire codes of the key vocabulary's groupings and metrics (0 = the default). */
-const GROUPING_CODES = [0, ...Array.from(GROUPINGS, (_, i) => i + 1)];
-const METRIC_CODES = [0, ...Array.from(METRICS, (_, i) => i + 1)];
+const GROUPING_CODES = [0, ...GROUPINGS.map((g) => GROUPING_MODE[g])];
+const METRIC_CODES = [0, ...METRICS.map((m) => METRIC_CODE[m])];
 
 export interface ValidTopRequest {
   readonly group: Grouping;
