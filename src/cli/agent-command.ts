@@ -28,15 +28,24 @@ import { PeerPool } from '../query/peer-pool.js';
 import { DEFAULT_GRPC_ADDRESS, DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
 import { type RunningQueryServer, startQueryServer } from '../query/query-server.js';
 import { createQueryService } from '../query/query-service.js';
+import {
+  loadTlsMaterial,
+  type TlsFileOptions,
+  type TlsMaterial,
+  tlsRequested,
+} from '../query/tls-identity.js';
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
 import { SNIFFMESH_VERSION } from '../util/package-version.js';
 import { parseInteger } from './common-options.js';
+import { addTlsOptions } from './node-option.js';
+import { checkGossipListener, checkGrpcListener } from './secure-defaults.js';
 
 /** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
 export const DEFAULT_GOSSIP_ADDRESS = '0.0.0.0:7947';
 
-interface AgentOptionValues {
+interface AgentOptionValues extends TlsFileOptions {
+  insecure?: boolean;
   gossip: string;
   grpc: string;
   pcap?: string;
@@ -131,6 +140,11 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       (value: string, previous: string[] = []) => [...previous, value],
     )
     .option('--events-json', 'print membership events as JSON lines');
+  addTlsOptions(command, 'agent');
+  command.option(
+    '--insecure',
+    'allow plaintext gRPC and unauthenticated gossip on addresses reachable off this host',
+  );
   command.action(async (values: AgentOptionValues) => {
     const bind = parseHostPort(values.gossip, '--gossip', true);
     const advertise =
@@ -145,9 +159,12 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     const retentionSeconds = parseInteger('--retention', values.retention, 1, MAX_RETENTION_SECONDS);
     const localNetworks = new LocalNetworks();
     for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
-    const name = values.name ?? hostname();
+    const tls = tlsRequested(values) ? loadTlsMaterial(values, ['member']) : null;
+    const name = agentName(values.name, tls);
     const json = values.eventsJson === true;
     const grpcBind = parseHostPort(values.grpc, '--grpc', true);
+    checkGrpcListener(grpcBind.host, tls !== null, values.insecure === true);
+    checkGossipListener(bind.host, keyring !== undefined, values.insecure === true);
     const replaySpeed = Number(values.replaySpeed);
     if (values.replaySpeed.trim() === '')
       throw new UsageError('--replay-speed: give a number (0 = as fast as possible)');
@@ -204,7 +221,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       ...(keyring === undefined ? {} : { keyring }),
     });
     membership.onEvent((event) => output.out(json ? eventJson(event) : eventLine(event)));
-    const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs });
+    const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs, tls });
     const clusterQuery = new ClusterQuery(membership, capture ?? null, peers, DEFAULT_QUERY_CONFIG);
     let server: RunningQueryServer;
     try {
@@ -219,6 +236,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
           version: SNIFFMESH_VERSION,
           startedAtMs: Date.now(),
         }),
+        tls,
       );
       await membership.start(seeds);
     } catch (error) {
@@ -248,6 +266,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       `sniffmesh: agent ${name} gossiping on ${membership.address}` +
         `${seeds.length === 0 ? ' (new cluster)' : `, joining through ${seeds.join(',')}`}` +
         `${keyring === undefined ? ', gossip NOT authenticated (--gossip-key)' : ', gossip authenticated'}` +
+        `${tls === null ? ', queries in plaintext' : `, queries over mutual TLS (certificate valid to ${tls.validTo.toISOString().slice(0, 10)})`}` +
         `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}` +
         `, queries on ${membership.self().grpc}; Ctrl-C leaves\n`,
     );
@@ -308,6 +327,20 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     }
     if (failure !== null) throw failure;
   });
+}
+
+/**
+ * The member name: --name, else the name in the member certificate, else the host name. With TLS the
+ * certificate must name this member (peers check that the server they reach is the member they asked).
+ */
+function agentName(given: string | undefined, tls: TlsMaterial | null): string {
+  if (tls === null) return given ?? hostname();
+  if (given !== undefined && given !== tls.identity.name) {
+    throw new UsageError(
+      `--name ${given}: the --tls-cert names member ${tls.identity.name} (issue one for ${given}: sniffmesh certs issue DIR ${given})`,
+    );
+  }
+  return tls.identity.name;
 }
 
 function isWildcard(host: string): boolean {

@@ -6,6 +6,7 @@ import { SNIFFMESH_VERSION } from '../util/package-version.js';
 import { registerAgentCommand, registerKeygenCommand } from './agent-command.js';
 import { registerAnalyzeCommand } from './analyze-command.js';
 import { registerCaptureCommand } from './capture-command.js';
+import { registerCertsCommand } from './certs-command.js';
 import { registerMembersCommand } from './members-command.js';
 import { registerStatsCommand } from './stats-command.js';
 import { registerTopCommand } from './top-command.js';
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
   registerCaptureCommand(program, output);
   registerAgentCommand(program, output);
   registerKeygenCommand(program, output);
+  registerCertsCommand(program, output);
   registerTopCommand(program, output);
   registerMembersCommand(program, output);
   registerStatsCommand(program, output);
@@ -52,7 +54,8 @@ Report flags (analyze and capture):
 capture flags: -i IFACE, -f FILTER, -s SNAPLEN, --no-promisc, -B MiB, -d SECONDS, --refresh SECONDS
 analyze flags: FILE (- = stdin; pcap, pcapng, gzip), --realtime
 
-Cluster queries (top, members, stats) ask one agent over gRPC: --node HOST:PORT (default 127.0.0.1:7948).
+Cluster queries (top, members, stats) ask one agent over gRPC: --node HOST:PORT (default 127.0.0.1:7948);
+  off loopback with mutual TLS: --tls-ca FILE --tls-cert FILE --tls-key FILE ('sniffmesh certs --help').
 top flags: -g, -b, -n (1-1000), -w, --json as above; --local (that node only), --watch SECONDS,
   --deadline MS, --cidr CIDR,... --port N,... --protocol tcp|udp|icmp|N,... --nodes NAME,...
 members flags: --watch (then every membership event), --json;  stats flags: --json

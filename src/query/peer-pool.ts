@@ -14,6 +14,8 @@ import {
   SniffmeshService,
 } from './generated/sniffmesh.js';
 import { PeerMergeStream } from './peer-merge-stream.js';
+import { clientCredentials, tlsChannelOptions } from './tls-credentials.js';
+import type { TlsMaterial } from './tls-identity.js';
 
 /** Encoded size of each Merge answer received, recorded when it is decoded (no second encode to count it). */
 const receivedBytes = new WeakMap<MergeResponse, number>();
@@ -42,6 +44,10 @@ const MeasuringClient = makeGenericClientConstructor(
  * One gRPC client per peer, reused by every query (a channel keeps its HTTP/2 connection), and closed as
  * soon as membership says the peer left or failed, or its gRPC address changed. A restarted peer is a new
  * member (new id) and gets a new client; the old one is closed when its record goes.
+ *
+ * With `tls`, each channel is mutual TLS pinned to the member it was opened for: the server must present
+ * a member certificate naming that member, so a gossip record pointing a member's gRPC address at some
+ * other server (forged, or stale after a move) fails that peer's handshake instead of feeding the merge.
  */
 export class PeerPool {
   private readonly clients = new Map<
@@ -52,7 +58,7 @@ export class PeerPool {
 
   constructor(
     membership: Membership,
-    private readonly options: { keepaliveMs: number },
+    private readonly options: { keepaliveMs: number; tls?: TlsMaterial | null },
   ) {
     this.unsubscribe = membership.onEvent((event) => {
       const member = event.member;
@@ -73,7 +79,11 @@ export class PeerPool {
     const known = this.clients.get(member.id);
     if (known !== undefined && known.address === member.grpc) return known.client;
     if (known !== undefined) this.drop(member.id);
-    const client = new MeasuringClient(member.grpc, credentials.createInsecure(), {
+    const tls = this.options.tls ?? null;
+    const channelCredentials =
+      tls === null ? credentials.createInsecure() : clientCredentials(tls, { memberName: member.name });
+    const client = new MeasuringClient(member.grpc, channelCredentials, {
+      ...(tls === null ? {} : tlsChannelOptions({ memberName: member.name })),
       'grpc.keepalive_time_ms': this.options.keepaliveMs,
       'grpc.keepalive_timeout_ms': this.options.keepaliveMs,
       // Fail fast when a peer is down: the fan-out reports it rather than waiting for a reconnect.

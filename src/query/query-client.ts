@@ -18,6 +18,8 @@ import {
 } from './generated/sniffmesh.js';
 import { queryErrorFrom } from './query-error.js';
 import { probeTcp } from './tcp-probe.js';
+import { clientCredentials, tlsChannelOptions } from './tls-credentials.js';
+import type { TlsMaterial } from './tls-identity.js';
 
 /** Members and Stats answer from memory: an agent that takes longer is not going to answer. */
 export const DEFAULT_CALL_DEADLINE_MS = 2000;
@@ -36,15 +38,25 @@ export class QueryClient {
   readonly address: string;
   private readonly target: HostPort;
   private readonly client: SniffmeshClient;
+  /** No TLS on this channel: an UNAVAILABLE from a port that accepts then likely means the agent wants TLS. */
+  private readonly plaintext: boolean;
   /** The first call's reachability probe; later calls reuse its outcome. */
   private reachable: Promise<void> | null = null;
 
-  /** `what` names the flag the address came from, for the usage error when it is not HOST:PORT. */
-  constructor(address: string, what = '--node') {
+  /**
+   * `what` names the flag the address came from, for the usage error when it is not HOST:PORT. With
+   * `tls` the channel is mutual TLS and the agent must present a member certificate from the CA (any
+   * member: the CLI asks "the agent at HOST:PORT", not a named one); without, plaintext (the CLI allows
+   * that only to loopback or with --insecure).
+   */
+  constructor(address: string, what = '--node', tls: TlsMaterial | null = null) {
     this.target = parseHostPort(address, what);
     this.address = formatHostPort(this.target.host, this.target.port);
-    // The channel is plaintext: the agent serves insecure gRPC (loopback and trusted networks only).
-    this.client = new SniffmeshClient(this.address, credentials.createInsecure());
+    this.plaintext = tls === null;
+    this.client =
+      tls === null
+        ? new SniffmeshClient(this.address, credentials.createInsecure())
+        : new SniffmeshClient(this.address, clientCredentials(tls, {}), tlsChannelOptions({}));
   }
 
   /** One cluster (or local) top-talkers question; `deadlineMs` bounds the whole call, fan-out included. */
@@ -95,7 +107,7 @@ export class QueryClient {
     await this.ensureReachable(Math.min(deadlineMs, CONNECT_TIMEOUT_MS));
     return new Promise((resolve, reject) => {
       call(failFast(), deadline, (error, response) => {
-        if (error !== null) reject(queryErrorFrom(this.address, error, deadlineMs));
+        if (error !== null) reject(queryErrorFrom(this.address, error, deadlineMs, this.plaintext));
         else resolve(response);
       });
     });
@@ -133,7 +145,7 @@ export class QueryClient {
       call.on('error', (error: ServiceError) => {
         // Our own cancel (Ctrl-C) is the normal end of a watch, not a failure.
         if (error.code === GrpcStatus.CANCELLED && signal.aborted) settle();
-        else settle(queryErrorFrom(this.address, error));
+        else settle(queryErrorFrom(this.address, error, undefined, this.plaintext));
       });
       call.on('end', () => settle());
     });

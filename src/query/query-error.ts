@@ -31,10 +31,26 @@ export class QueryError extends SniffmeshError {
  * Turns a gRPC failure into the one line a user can act on. `deadlineMs` is the deadline the call had,
  * so a timeout says how long we waited.
  */
-export function queryErrorFrom(address: string, failure: GrpcFailure, deadlineMs?: number): QueryError {
+export function queryErrorFrom(
+  address: string,
+  failure: GrpcFailure,
+  deadlineMs?: number,
+  plaintextToOpenPort = false,
+): QueryError {
   const details = oneLine(failure.details);
   switch (failure.code) {
     case GrpcStatus.UNAVAILABLE:
+      if (TLS_FAILURE.test(details)) {
+        return new QueryError(address, failure, `TLS with ${address} failed: ${clip(details)}`);
+      }
+      if (plaintextToOpenPort) {
+        return new QueryError(
+          address,
+          failure,
+          `${address} accepts connections but does not speak plaintext gRPC: an agent with TLS? ` +
+            'give --tls-ca/--tls-cert/--tls-key (a client certificate: sniffmesh certs issue DIR NAME --client)',
+        );
+      }
       return new QueryError(
         address,
         failure,
@@ -55,6 +71,15 @@ export function queryErrorFrom(address: string, failure: GrpcFailure, deadlineMs
       return new QueryError(address, failure, `${address}: ${name}: ${details || '(no details)'}`);
     }
   }
+}
+
+/** What grpc-js's UNAVAILABLE details say when the connection died in or of the TLS handshake. */
+const TLS_FAILURE =
+  /certificate|ssl|tls|handshake|wrong version number|packet length too long|server certificate/i;
+
+/** The first 300 characters of a library message (they can quote whole certificates). */
+function clip(text: string): string {
+  return text.length > 300 ? `${text.slice(0, 300)}...` : text;
 }
 
 /** Server messages may span lines; the CLI prints errors as exactly one. */

@@ -2,7 +2,10 @@ import type { Server as NetServer, Socket } from 'node:net';
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { formatHostPort, parseHostPort } from '../membership/gossip-address.js';
 import { SniffmeshError } from '../util/errors.js';
+import { authorizeCalls } from './call-authorization.js';
 import { type SniffmeshServer, SniffmeshService } from './generated/sniffmesh.js';
+import { serverCredentials } from './tls-credentials.js';
+import type { TlsMaterial } from './tls-identity.js';
 
 /** A running gRPC server for the sniffmesh service. */
 export interface RunningQueryServer {
@@ -14,18 +17,26 @@ export interface RunningQueryServer {
 
 /**
  * Serves `handlers` on `bind` (host:port). A port in use or an address that is not this host's fails
- * with one clear error.
+ * with one clear error. With `tls`, every connection is mutual TLS (a client without a certificate from
+ * the CA is refused at the handshake) and every call is authorized by its certificate's role
+ * (call-authorization.ts); without it the server is plaintext, which the agent allows only on loopback
+ * or with --insecure (secure-defaults.ts).
  */
-export async function startQueryServer(bind: string, handlers: SniffmeshServer): Promise<RunningQueryServer> {
+export async function startQueryServer(
+  bind: string,
+  handlers: SniffmeshServer,
+  tls: TlsMaterial | null = null,
+): Promise<RunningQueryServer> {
   const { host } = parseHostPort(bind, '--grpc', true);
   const server = new Server({
     // Watch streams and idle peers are fine; a client that stops reading is not kept for ever.
     'grpc.keepalive_time_ms': 30_000,
     'grpc.max_receive_message_length': 16 * 1024 * 1024,
   });
-  server.addService(SniffmeshService, handlers);
+  server.addService(SniffmeshService, authorizeCalls(handlers, tls !== null));
+  const serverTls = tls === null ? ServerCredentials.createInsecure() : serverCredentials(tls);
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(bind, ServerCredentials.createInsecure(), (error, boundPort) => {
+    server.bindAsync(bind, serverTls, (error, boundPort) => {
       if (error) {
         reject(
           new SniffmeshError(

@@ -109,3 +109,19 @@ export function parseAddress(text: string): { version: 4 | 6; words: Uint32Array
   for (let w = 0; w < 4; w++) words[w] = ((groups[2 * w] << 16) | groups[2 * w + 1]) >>> 0;
   return { version: 6, words };
 }
+
+/**
+ * True when `host` can only ever mean this machine: an address in 127.0.0.0/8, ::1 (also as
+ * ::ffff:127.x), or the name `localhost`. Any other name is not, whatever it resolves to today: a
+ * listener's reach must not depend on a DNS answer.
+ */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (bare.toLowerCase() === 'localhost') return true;
+  const parsed = parseAddress(bare);
+  if (parsed === null) return false;
+  const [w0, w1, w2, w3] = parsed.words as unknown as [number, number, number, number];
+  if (parsed.version === 4) return w0 >>> 24 === 127;
+  if (w0 === 0 && w1 === 0 && w2 === 0 && w3 === 1) return true;
+  return w0 === 0 && w1 === 0 && w2 === 0xffff && w3 >>> 24 === 127;
+}
