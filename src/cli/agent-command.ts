@@ -258,21 +258,9 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         );
       };
     }
-    const self = membership.self();
-    if (json) {
-      output.out(JSON.stringify({ event: 'started', timeMs: Date.now(), self }));
-    }
-    process.stderr.write(
-      `sniffmesh: agent ${name} gossiping on ${membership.address}` +
-        `${seeds.length === 0 ? ' (new cluster)' : `, joining through ${seeds.join(',')}`}` +
-        `${keyring === undefined ? ', gossip NOT authenticated (--gossip-key)' : ', gossip authenticated'}` +
-        `${tls === null ? ', queries in plaintext' : `, queries over mutual TLS (certificate valid to ${tls.validTo.toISOString().slice(0, 10)})`}` +
-        `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}` +
-        `, queries on ${membership.self().grpc}; Ctrl-C leaves\n`,
-    );
-
     let failure: SniffmeshError | null = null;
-    await new Promise<void>((resolve) => {
+    // Listening before 'started' is announced: a SIGTERM right after it still leaves gracefully.
+    const stopRequested = new Promise<void>((resolve) => {
       let stopping = false;
       const finish = () => {
         if (stopping) {
@@ -291,6 +279,20 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         };
       }
     });
+    const self = membership.self();
+    if (json) {
+      output.out(JSON.stringify({ event: 'started', timeMs: Date.now(), self }));
+    }
+    process.stderr.write(
+      `sniffmesh: agent ${name} gossiping on ${membership.address}` +
+        `${seeds.length === 0 ? ' (new cluster)' : `, joining through ${seeds.join(',')}`}` +
+        `${keyring === undefined ? ', gossip NOT authenticated (--gossip-key)' : ', gossip authenticated'}` +
+        `${tls === null ? ', queries in plaintext' : `, queries over mutual TLS (certificate valid to ${tls.validTo.toISOString().slice(0, 10)})`}` +
+        `${captureInterface === '' ? ', no capture' : `, capturing on ${captureInterface}`}` +
+        `, queries on ${membership.self().grpc}; Ctrl-C leaves\n`,
+    );
+
+    await stopRequested;
     await membership.leave();
     peers.close();
     await server.close();

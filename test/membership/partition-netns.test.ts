@@ -1,6 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { AgentProcess } from '../../cluster/local/agent-process.js';
+import { makeMeshCredentials } from '../helpers/mesh-credentials.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot } from '../helpers/netns.js';
 import { waitUntil } from './membership-contract.js';
 
@@ -16,9 +20,17 @@ describe.runIf(isRoot())('a partition between two network namespaces', () => {
     await Promise.all(agents.map((agent) => agent.exited));
     agents.length = 0;
   });
-  afterAll(() => deleteAllNamespaces());
+  const directories: string[] = [];
+  afterAll(() => {
+    deleteAllNamespaces();
+    for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+  });
 
   it('splits into two memberships when the link is cut, and is one again after it is restored', async () => {
+    // Off loopback, an agent needs TLS and a gossip key (or --insecure): the lab uses them, as a host would.
+    const directory = mkdtempSync(join(tmpdir(), 'sniffmesh-partition-'));
+    directories.push(directory);
+    const credentials = await makeMeshCredentials(directory, ['a0', 'a1', 'a2', 'b0', 'b1', 'b2']);
     const pair = createVethNamespacePair();
     const port = 7950;
     const sideA = [0, 1, 2].map(
@@ -28,6 +40,7 @@ describe.runIf(isRoot())('a partition between two network namespaces', () => {
           gossip: `${pair.senderAddress}:${port + index}`,
           seeds: index === 0 ? [] : [`${pair.senderAddress}:${port}`],
           namespace: pair.senderNamespace,
+          extraArgs: credentials.agentArgs(`a${index}`),
         }),
     );
     const sideB = [0, 1, 2].map(
@@ -37,6 +50,7 @@ describe.runIf(isRoot())('a partition between two network namespaces', () => {
           gossip: `${pair.receiverAddress}:${port + index}`,
           seeds: [`${pair.senderAddress}:${port}`],
           namespace: pair.receiverNamespace,
+          extraArgs: credentials.agentArgs(`b${index}`),
         }),
     );
     const all = [...sideA, ...sideB];

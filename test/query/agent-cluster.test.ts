@@ -8,6 +8,7 @@ import { AgentProcess } from '../../cluster/local/agent-process.js';
 import { waitUntil } from '../../cluster/local/wait-until.js';
 import { buildPcap } from '../helpers/capture-writer.js';
 import { ipFrame } from '../helpers/ip-frames.js';
+import { type MeshCredentials, makeMeshCredentials } from '../helpers/mesh-credentials.js';
 import {
   groupRows,
   ipv4,
@@ -120,12 +121,16 @@ interface TopJson {
   transfer: { rows: number; bytes: number };
 }
 
-describe('agents as processes on loopback, replaying captures that share packets', () => {
+describe('agents as processes on loopback, replaying captures that share packets (mutual TLS, keyed gossip)', () => {
   const directory = mkdtempSync(path.join(tmpdir(), 'sniffmesh-agents-'));
   const agents = new Map<string, AgentProcess>();
   const grpc = new Map<string, string>();
+  let credentials: MeshCredentials;
+  /** The CLI as a read-only client certificate holder. */
+  const runClient = (args: string[]) => runCli([...args, ...credentials.clientArgs()]);
 
   beforeAll(async () => {
+    credentials = await makeMeshCredentials(path.join(directory, 'credentials'), ['a', 'b', 'c']);
     const seedPort = await freeUdpPort();
     for (const [name, address] of [
       ['a', A],
@@ -153,6 +158,7 @@ describe('agents as processes on loopback, replaying captures that share packets
             address.text,
             '--grpc',
             grpcAddress,
+            ...credentials.agentArgs(name),
           ],
         }),
       );
@@ -171,7 +177,7 @@ describe('agents as processes on loopback, replaying captures that share packets
   });
 
   async function top(args: string[] = []): Promise<TopJson> {
-    const result = await runCli(['top', '--node', grpc.get('b')!, '--json', '--limit', '20', ...args]);
+    const result = await runClient(['top', '--node', grpc.get('b')!, '--json', '--limit', '20', ...args]);
     if (result.code !== 0) throw new Error(`top failed (${result.code}): ${result.stderr}`);
     return JSON.parse(result.stdout) as TopJson;
   }
@@ -203,7 +209,7 @@ describe('agents as processes on loopback, replaying captures that share packets
   }, 30_000);
 
   it('lists the members and each node stats over the CLI', async () => {
-    const members = await runCli(['members', '--node', grpc.get('a')!, '--json']);
+    const members = await runClient(['members', '--node', grpc.get('a')!, '--json']);
     expect(members.code).toBe(0);
     const parsed = JSON.parse(members.stdout) as { members: { name: string; grpc: string; state: string }[] };
     expect(parsed.members.map((m) => [m.name, m.grpc, m.state]).sort()).toEqual([
@@ -211,7 +217,7 @@ describe('agents as processes on loopback, replaying captures that share packets
       ['b', grpc.get('b'), 'alive'],
       ['c', grpc.get('c'), 'alive'],
     ]);
-    const stats = await runCli(['stats', '--node', grpc.get('c')!, '--json']);
+    const stats = await runClient(['stats', '--node', grpc.get('c')!, '--json']);
     expect(stats.code).toBe(0);
     const cStats = JSON.parse(stats.stdout) as { name: string; packets: number };
     expect(cStats.name).toBe('c');
@@ -224,7 +230,7 @@ describe('agents as processes on loopback, replaying captures that share packets
     const c = agents.get('c')!;
     c.signal('SIGSTOP');
     try {
-      const result = await runCli(['top', '--node', grpc.get('a')!, '--json', '--deadline', '800']);
+      const result = await runClient(['top', '--node', grpc.get('a')!, '--json', '--deadline', '800']);
       expect(result.code).toBe(0);
       const answer = JSON.parse(result.stdout) as TopJson;
       // Timed out when asked; or, when gossip suspected it first (the CLI's start-up on a loaded machine
@@ -253,6 +259,14 @@ describe('agents as processes on loopback, replaying captures that share packets
     expect(answer.missingNodes).toEqual(['c']);
     expect(answer.nodes.filter((n) => n.status === 'ok').map((n) => n.name)).toEqual(['a', 'b']);
   }, 20_000);
+
+  it('tells a plaintext client that the agent wants TLS, in one line (exit 1)', async () => {
+    const result = await runCli(['members', '--node', grpc.get('a')!]);
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/does not speak plaintext gRPC: an agent with TLS\? give --tls-ca/),
+    ]);
+  });
 
   it('prints one clear line when no agent is there', async () => {
     const port = await freeTcpPort();
