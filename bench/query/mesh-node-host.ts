@@ -9,6 +9,7 @@ import { PeerPool } from '../../src/query/peer-pool.js';
 import { DEFAULT_QUERY_CONFIG, type QueryConfig } from '../../src/query/query-config.js';
 import { type RunningQueryServer, startQueryServer } from '../../src/query/query-server.js';
 import { createQueryService } from '../../src/query/query-service.js';
+import { loadTlsMaterial } from '../../src/query/tls-identity.js';
 
 /**
  * A benchmark worker process: hosts several mesh nodes (each with its own FlowStore, real gossip
@@ -39,6 +40,8 @@ export interface HostStartMessage {
   gossipBasePort: number;
   /** Seconds of history the flows spread over, ending one second ago. */
   spreadSeconds: number;
+  /** Mutual TLS: a `sniffmesh certs` directory with ca.crt and NAME.crt/NAME.key per node; '' = plaintext. */
+  tlsDir: string;
 }
 
 interface HostedNode {
@@ -141,7 +144,18 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
     // The production default timing: its gossip load is what a real node carries while it answers.
     config: configForPreset('lan'),
   });
-  const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs });
+  const tls =
+    message.tlsDir === ''
+      ? null
+      : loadTlsMaterial(
+          {
+            tlsCa: `${message.tlsDir}/ca.crt`,
+            tlsCert: `${message.tlsDir}/${name}.crt`,
+            tlsKey: `${message.tlsDir}/${name}.key`,
+          },
+          ['member'],
+        );
+  const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs, tls });
   const clusterQuery = new ClusterQuery(membership, engine, peers, queryConfig);
   const server = await startQueryServer(
     '127.0.0.1:0',
@@ -153,6 +167,7 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
       version: 'bench',
       startedAtMs: Date.now(),
     }),
+    tls,
   );
   // Everyone joins through node 0 (its gossip port is the base port).
   await membership.start(index === 0 ? [] : [`127.0.0.1:${message.gossipBasePort}`]);

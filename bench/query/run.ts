@@ -9,10 +9,12 @@
  * capture processes. The query goes to node n00 over gRPC from this process, as `sniffmesh top` would.
  */
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
-import type { Command } from 'commander';
+import { type ChannelCredentials, credentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { type Command, Option } from 'commander';
 import {
   Grouping,
   type MembersResponse,
@@ -25,6 +27,8 @@ import {
   type TopRow,
   type TopTalkersResponse,
 } from '../../src/query/generated/sniffmesh.js';
+import { clientCredentials, tlsChannelOptions } from '../../src/query/tls-credentials.js';
+import { loadTlsMaterial } from '../../src/query/tls-identity.js';
 import { compareScoredKeys } from '../../src/query/tput.js';
 import { summarize } from '../capture/sample-stats.js';
 import {
@@ -39,6 +43,35 @@ import {
 import { formatTargets, judged, notInRun, type TargetResult, unjudged } from '../common/targets.js';
 import type { HostHintsMessage, HostStartMessage } from './mesh-node-host.js';
 import { measureSerfQuery, nearestRankPercentile, type SerfQueryResult } from './serf-query.js';
+
+/**
+ * The transport of one pass: plaintext, or mutual TLS with the certificates in `dir` (made by
+ * `sniffmesh certs` once per run: ca.crt, a member certificate per node, and one for this client, which
+ * asks Merge directly for ship-everything and so needs a member certificate).
+ */
+interface Transport {
+  dir: string;
+  channel(): ChannelCredentials;
+  options: Record<string, string>;
+}
+
+const PLAINTEXT: Transport = { dir: '', channel: () => credentials.createInsecure(), options: {} };
+
+async function tlsTransport(nodes: number): Promise<Transport> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'sniffmesh-bench-tls-'));
+  const { initCertificateAuthority, issueCertificate } = await import(
+    '../../src/cli/certificate-authority.js'
+  );
+  await initCertificateAuthority(dir);
+  for (let index = 0; index < nodes; index++)
+    await issueCertificate(dir, `n${String(index).padStart(2, '0')}`, 'member');
+  for (const name of ['bench-client', 'capturing']) await issueCertificate(dir, name, 'member');
+  const material = loadTlsMaterial(
+    { tlsCa: `${dir}/ca.crt`, tlsCert: `${dir}/bench-client.crt`, tlsKey: `${dir}/bench-client.key` },
+    ['member'],
+  );
+  return { dir, channel: () => clientCredentials(material, {}), options: tlsChannelOptions({}) };
+}
 
 const HOST_PATH = fileURLToPath(new URL('./mesh-node-host.js', import.meta.url));
 const WINDOW_SECONDS = 300;
@@ -67,6 +100,16 @@ interface SizeResult {
   serf: SerfQueryResult | null;
   /** Why `serf` is null although serf query was asked for. */
   serfError?: string;
+  /**
+   * --tls both: the same questions again on the same data with mutual TLS on every connection (client to
+   * n00 and n00 to every peer), measured after the plaintext pass in the same run.
+   */
+  tls?: {
+    latency: { p50: number; p99: number; max: number };
+    noHints: { p50: number; p99: number; max: number };
+    exact: boolean;
+    sameAnswer: boolean;
+  };
   /** The same query asked of an agent that captures (replays a capture in a loop) at full speed. */
   underCapture: {
     p50: number;
@@ -89,6 +132,7 @@ async function startWorkers(
   nodes: number,
   workers: number,
   flowsPerNode: number,
+  transport: Transport,
 ): Promise<{
   children: ChildProcess[];
   rssBytes: number;
@@ -123,6 +167,7 @@ async function startWorkers(
         seed,
         gossipBasePort,
         spreadSeconds: SPREAD_SECONDS,
+        tlsDir: transport.dir,
       };
       child.send(message);
     });
@@ -172,6 +217,7 @@ function topRequest() {
 async function shipEverything(
   members: MembersResponse,
   reference: TopTalkersResponse,
+  transport: Transport,
 ): Promise<{ ms: number; rows: TopRow[]; rowCount: number; bytes: number }> {
   const started = performance.now();
   const networks = [...new Set(members.members.flatMap((m) => m.networks))];
@@ -188,7 +234,8 @@ async function shipEverything(
   const sums = new Map<string, TopRow>();
   await Promise.all(
     members.members.map(async (member) => {
-      const client = new SniffmeshClient(member.grpc, credentials.createInsecure(), {
+      const client = new SniffmeshClient(member.grpc, transport.channel(), {
+        ...transport.options,
         'grpc.max_receive_message_length': 256 * 1024 * 1024,
       });
       try {
@@ -238,17 +285,21 @@ async function measureSize(
     captureLoadAt: number;
     captureFile: string;
   },
+  transport: Transport = PLAINTEXT,
+  /** The TLS pass of --tls both: latencies and answers only (ship-everything once, for the answer). */
+  latencyOnly = false,
 ): Promise<SizeResult> {
-  log(`\n== ${nodes} nodes, ${options.flows} flows each ==`);
+  log(`\n== ${nodes} nodes, ${options.flows} flows each${transport.dir === '' ? '' : ', mutual TLS'} ==`);
   const setupStarted = performance.now();
   const { children, rssBytes, gossipBasePort } = await startWorkers(
     nodes,
     Math.min(options.workers, nodes),
     options.flows,
+    transport,
   );
   try {
     const first = (children[0] as ChildProcess & { firstGrpc?: string }).firstGrpc ?? '';
-    const client = new SniffmeshClient(first, credentials.createInsecure());
+    const client = new SniffmeshClient(first, transport.channel(), transport.options);
     const members = await waitForMembers(client, nodes);
     const setupSeconds = (performance.now() - setupStarted) / 1000;
     log(`setup ${setupSeconds.toFixed(1)} s (stores filled, ${nodes} members alive)`);
@@ -316,9 +367,9 @@ async function measureSize(
         `${noHints.rows} rows / ${noHints.bytes} B`,
     );
     const ships: number[] = [];
-    let shipped = await shipEverything(members, last);
-    for (let i = 0; i < SHIP_EVERYTHING_RUNS; i++) {
-      shipped = await shipEverything(members, last);
+    let shipped = await shipEverything(members, last, transport);
+    for (let i = 0; i < (latencyOnly ? 1 : SHIP_EVERYTHING_RUNS); i++) {
+      shipped = await shipEverything(members, last, transport);
       ships.push(shipped.ms);
     }
     const rowsOf = (rows: readonly TopRow[]) => JSON.stringify(rows.map((r) => [r.key, r.bytes, r.packets]));
@@ -330,8 +381,8 @@ async function measureSize(
     );
     client.close();
     const underCapture =
-      nodes === options.captureLoadAt
-        ? await measureUnderCapture(nodes, gossipBasePort, options.captureFile, options.queries)
+      nodes === options.captureLoadAt && !latencyOnly
+        ? await measureUnderCapture(nodes, gossipBasePort, options.captureFile, options.queries, transport)
         : null;
     return {
       underCapture,
@@ -372,6 +423,7 @@ async function measureUnderCapture(
   gossipBasePort: number,
   captureFile: string,
   queries: number,
+  transport: Transport,
 ): Promise<NonNullable<SizeResult['underCapture']>> {
   const grpcPort = 40000 + Math.floor(Math.random() * 10000);
   const grpc = `127.0.0.1:${grpcPort}`;
@@ -401,12 +453,22 @@ async function measureUnderCapture(
       '198.18.0.0/15',
       '--local-net',
       '2001:db8::/32',
+      ...(transport.dir === ''
+        ? []
+        : [
+            '--tls-ca',
+            `${transport.dir}/ca.crt`,
+            '--tls-cert',
+            `${transport.dir}/capturing.crt`,
+            '--tls-key',
+            `${transport.dir}/capturing.key`,
+          ]),
     ],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   capturingAgents.add(agent);
   try {
-    const client = new SniffmeshClient(grpc, credentials.createInsecure());
+    const client = new SniffmeshClient(grpc, transport.channel(), transport.options);
     const until = Date.now() + 60_000;
     for (;;) {
       const members = await call<MembersResponse>((cb) => client.members({}, cb)).catch(() => null);
@@ -489,6 +551,34 @@ function table(results: SizeResult[]): string {
   return lines.join('\n');
 }
 
+/** --tls both: each size's TLS latencies beside its plaintext ones (ratios = TLS / plaintext). */
+function tlsTable(results: SizeResult[]): string {
+  const lines = [
+    'nodes | plaintext repeated p50 / p99 ms | TLS repeated p50 / p99 ms | p99 ratio | plaintext first-time p50 / p99 ms | TLS first-time p50 / p99 ms | p99 ratio | TLS exact, same answer',
+    '--- | --- | --- | --- | --- | --- | --- | ---',
+  ];
+  for (const r of results) {
+    if (r.tls === undefined) continue;
+    const pair = (l: { p50: number; p99: number }) => `${l.p50.toFixed(1)} / ${l.p99.toFixed(1)}`;
+    lines.push(
+      [
+        r.nodes,
+        pair(r.latency),
+        pair(r.tls.latency),
+        `${(r.tls.latency.p99 / r.latency.p99).toFixed(3)}x`,
+        pair(r.noHints),
+        pair(r.tls.noHints),
+        `${(r.tls.noHints.p99 / r.noHints.p99).toFixed(3)}x`,
+        `${r.tls.exact ? 'yes' : 'no'}, ${r.tls.sameAnswer ? 'yes' : 'NO'}`,
+      ].join(' | '),
+    );
+  }
+  return lines.join('\n');
+}
+
+/** TLS may cost at most this much p99 over plaintext (issue 11's target). */
+const TLS_P99_RATIO_TARGET = 1.15;
+
 function latencyOf(result: SizeResult, kind: 'repeated' | 'first-time'): { p50: number; p99: number } {
   return kind === 'repeated' ? result.latency : result.noHints;
 }
@@ -547,6 +637,29 @@ function checkTargets(settings: QuerySettings, outcomes: readonly SizeOutcome[])
         },
       ]);
     }
+    if (settings.tls === 'both') {
+      sizeTargets.push([
+        `${nodes} nodes, TLS: every answer exact and the same as ship-everything`,
+        (r) => [
+          r.tls !== undefined && r.tls.exact && r.tls.sameAnswer,
+          r.tls === undefined ? 'not measured' : `exact ${r.tls.exact}, same ${r.tls.sameAnswer}`,
+        ],
+      ]);
+      for (const kind of ['repeated', 'first-time'] as const) {
+        sizeTargets.push([
+          `${nodes} nodes, TLS, ${kind}: p99 <= ${TLS_P99_RATIO_TARGET}x plaintext (ratio)`,
+          (r) => {
+            if (r.tls === undefined) return [false, 'not measured'];
+            const plain = latencyOf(r, kind).p99;
+            const secure = kind === 'repeated' ? r.tls.latency.p99 : r.tls.noHints.p99;
+            return [
+              secure <= plain * TLS_P99_RATIO_TARGET,
+              `${ms(secure)} vs ${ms(plain)}: ${(secure / plain).toFixed(3)}x`,
+            ];
+          },
+        ]);
+      }
+    }
     for (const [description, judge] of sizeTargets) {
       if (result === undefined) targets.push(unjudged(description, error ?? 'not measured'));
       else targets.push(judged(description, ...judge(result)));
@@ -603,6 +716,8 @@ interface QuerySettings {
   serf: boolean;
   /** The size at which an extra capturing agent is asked too; 0 = never. */
   captureLoadAt: number;
+  /** off: plaintext; on: every pass over mutual TLS; both: plaintext, then the latencies again over TLS. */
+  tls: 'off' | 'on' | 'both';
   json: boolean;
 }
 
@@ -652,6 +767,14 @@ p99 <= 100 ms; at --capture-load-at nodes, a capturing agent asked: p50 <= 15 ms
         32,
       ),
     )
+    .addOption(
+      new Option(
+        '--tls <mode>',
+        'off = plaintext; on = mutual TLS on every connection; both = each size plaintext, then over TLS beside it',
+      )
+        .choices(['off', 'on', 'both'])
+        .default('off'),
+    )
     .option('--quick', 'smoke run (see below)')
     .option('--json', 'print one JSON object instead of the report');
 }
@@ -666,6 +789,7 @@ function settingsFrom(program: Command): QuerySettings {
     serfQueries: quickOr(program, 'serfQueries', quick, QUICK.serfQueries),
     serf: program.getOptionValue('serf') as boolean,
     captureLoadAt: quickOr(program, 'captureLoadAt', quick, QUICK.captureLoadAt),
+    tls: program.getOptionValue('tls') as QuerySettings['tls'],
     json: program.getOptionValue('json') === true,
   };
 }
@@ -680,10 +804,24 @@ async function run(settings: QuerySettings): Promise<BenchOutcome> {
     captureFile: settings.sizes.includes(settings.captureLoadAt) ? captureFileForLoad() : '',
   };
   const outcomes: SizeOutcome[] = [];
+  const transport = settings.tls === 'off' ? PLAINTEXT : await tlsTransport(Math.max(...settings.sizes));
   for (const nodes of settings.sizes) {
     let result: SizeResult;
     try {
-      result = await measureSize(nodes, options);
+      result = await measureSize(nodes, options, settings.tls === 'on' ? transport : PLAINTEXT);
+      if (settings.tls === 'both') {
+        const secure = await measureSize(nodes, options, transport, true);
+        result.tls = {
+          latency: secure.latency,
+          noHints: secure.noHints,
+          exact: secure.exact && secure.noHints.exact,
+          sameAnswer: secure.sameAnswer,
+        };
+        log(
+          `TLS beside plaintext: repeated p99 ${(secure.latency.p99 / result.latency.p99).toFixed(3)}x, ` +
+            `first-time p99 ${(secure.noHints.p99 / result.noHints.p99).toFixed(3)}x`,
+        );
+      }
     } catch (error) {
       const message = (error as Error).message;
       log(`${NAME}: ${nodes} nodes failed: ${message}`);
@@ -705,6 +843,7 @@ async function run(settings: QuerySettings): Promise<BenchOutcome> {
     }
     outcomes.push({ nodes, result });
   }
+  if (transport.dir !== '') rmSync(transport.dir, { recursive: true, force: true });
   const targets = checkTargets(settings, outcomes);
   const results = outcomes.flatMap((outcome) => (outcome.result ? [outcome.result] : []));
   if (settings.json)
@@ -721,7 +860,7 @@ async function run(settings: QuerySettings): Promise<BenchOutcome> {
     output:
       `cluster top-10 by host over a ${WINDOW_SECONDS}-second window, ${options.flows} flows per node, ` +
       `${options.queries} queries per size (latency measured by the client, one gRPC hop to node n00)\n\n` +
-      `${table(results)}\n${failures.length ? `\n${failures.join('\n')}\n` : ''}\n${formatTargets(targets)}`,
+      `${table(results)}\n${settings.tls === 'both' ? `\nmutual TLS beside plaintext (same data, same run; ratios are TLS / plaintext)\n\n${tlsTable(results)}\n` : ''}${settings.tls === 'on' ? '\n(every connection above is mutual TLS)\n' : ''}${failures.length ? `\n${failures.join('\n')}\n` : ''}\n${formatTargets(targets)}`,
     targets,
   };
 }
