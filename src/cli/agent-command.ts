@@ -13,6 +13,7 @@ import { MAX_NETWORKS } from '../membership/member-metadata.js';
 import { configForPreset } from '../membership/membership-config.js';
 import { SwimMembership } from '../membership/swim-membership.js';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
+import { checkCaptureFile } from '../node/capture/capture-file-check.js';
 import { listLocalAddresses } from '../node/capture/network-interfaces.js';
 import { validateReplaySpeed } from '../node/capture/replay-source.js';
 import {
@@ -182,6 +183,10 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       throw new UsageError(`--local-net: at most ${MAX_NETWORKS} blocks (they are gossiped with the member)`);
     }
 
+    // Before anything starts: a file that cannot be replayed fails the agent before it joins (once
+    // joined, a failing agent would leave its peers to detect it as failed).
+    if (values.capture && values.pcap !== undefined) await checkCaptureFile(values.pcap);
+
     let capture: CaptureProcessClient | undefined;
     let captureInterface = '';
     if (values.capture) {
@@ -223,7 +228,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     membership.onEvent((event) => output.out(json ? eventJson(event) : eventLine(event)));
     const peers = new PeerPool(membership, { keepaliveMs: DEFAULT_QUERY_CONFIG.peerKeepaliveMs, tls });
     const clusterQuery = new ClusterQuery(membership, capture ?? null, peers, DEFAULT_QUERY_CONFIG);
-    let server: RunningQueryServer;
+    let server: RunningQueryServer | undefined;
     try {
       // Before joining: a port in use fails the agent before anyone learns about it.
       server = await startQueryServer(
@@ -238,9 +243,15 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         }),
         tls,
       );
+      // Binds the gossip socket, then joins: a bind failure (port in use, an address not on this host)
+      // rejects here, before any datagram went out.
       await membership.start(seeds);
     } catch (error) {
+      // Release everything that holds the event loop open, so the agent exits with the one error line
+      // at once instead of serving queries with an empty membership.
+      await membership.stop();
       peers.close();
+      await server?.close(0);
       capture?.close();
       throw error;
     }

@@ -5,8 +5,9 @@ import type { FlowStore } from './flows/flow-store.js';
 
 /**
  * The per-frame path of a node: decode the frame, then count it in the flow store, either under its
- * flow or under the reason it could not be decoded. Bytes are the frame's length on the wire
- * (tshark's frame.len), never the captured length. Allocates nothing per frame.
+ * flow or under the reason it could not be decoded. Bytes are the frame's length on the wire as the
+ * capture says it (pcap/pcapng orig_len, an unsigned 32-bit number; tshark's frame.len), never the
+ * captured length. Allocates nothing per frame.
  */
 export class FrameAccountant implements FrameSink {
   private readonly decoder = new PacketDecoder();
@@ -27,10 +28,10 @@ export class FrameAccountant implements FrameSink {
   ): void {
     const decoder = this.decoder;
     const outcome = decoder.decode(linkType, data, offset, capturedLength);
-    // Some writers leave orig_len below caplen; the wire cannot have carried fewer bytes than captured.
-    const wireLength = Math.max(originalLength, capturedLength);
-    if (outcome === DECODED) this.store.addPacket(decoder, wireLength, tsSeconds, tsNanos);
-    else this.store.addUndecoded(outcome, wireLength, tsSeconds);
+    // The original length as the file says, also when it is below the captured length (some writers
+    // leave it so): tshark's frame.len is orig_len, and so are our bytes (README, "What is counted").
+    if (outcome === DECODED) this.store.addPacket(decoder, originalLength, tsSeconds, tsNanos);
+    else this.store.addUndecoded(outcome, originalLength, tsSeconds);
     const ts = tsSeconds + tsNanos * 1e-9;
     if (ts > this.newestTimestamp) this.newestTimestamp = ts;
   }

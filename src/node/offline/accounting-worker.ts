@@ -63,7 +63,7 @@ function countBatch(store: FlowStore, r: Int32Array, count: number, facts: Recor
     const at = i * REC_WORDS;
     const outcome = r[at + R_OUTCOME];
     if (outcome !== DECODED) {
-      store.addUndecoded(outcome, r[at + R_WIRE_LENGTH], r[at + R_SECONDS]);
+      store.addUndecoded(outcome, r[at + R_WIRE_LENGTH] >>> 0, r[at + R_SECONDS]);
       continue;
     }
     const meta = r[at + R_META];
@@ -83,7 +83,8 @@ function countBatch(store: FlowStore, r: Int32Array, count: number, facts: Recor
     dst[1] = r[at + R_DST + 1];
     dst[2] = r[at + R_DST + 2];
     dst[3] = r[at + R_DST + 3];
-    store.addPacket(facts, r[at + R_WIRE_LENGTH], r[at + R_SECONDS], r[at + R_NANOS], r[at + R_HASH]);
+    // The wire length is an unsigned 32-bit number in a signed word (packet-batch.ts).
+    store.addPacket(facts, r[at + R_WIRE_LENGTH] >>> 0, r[at + R_SECONDS], r[at + R_NANOS], r[at + R_HASH]);
   }
 }
 

@@ -23,7 +23,7 @@ import {
 } from './packet-batch.js';
 
 /**
- * The reading thread's sink: decodes each frame (the same decoder and wire-length rule as
+ * The reading thread's sink: decodes each frame (the same decoder and wire length, orig_len, as
  * FrameAccountant) into the current shared batch, and hands full batches to the accounting thread.
  * Blocks (Atomics.wait) only when both batches are full, i.e. when counting is the slower side.
  */
@@ -56,7 +56,9 @@ export class BatchingFrameSink implements FrameSink {
     const r = this.records;
     const at = this.count * REC_WORDS;
     r[at + R_OUTCOME] = outcome;
-    r[at + R_WIRE_LENGTH] = Math.max(originalLength, capturedLength);
+    // Stored as the uint32's bit pattern (lengths of 2^31 and more look negative in the int32 word);
+    // the accounting thread reads it back with >>> 0.
+    r[at + R_WIRE_LENGTH] = originalLength;
     r[at + R_SECONDS] = tsSeconds;
     r[at + R_NANOS] = tsNanos;
     if (outcome === DECODED) {

@@ -4,7 +4,8 @@
  * let both threads run at once (double buffering); Atomics.wait/notify hand a batch over when it is full
  * or free, so nothing is copied through messages and nothing is allocated per frame.
  *
- * Record layout (REC_WORDS int32 words): outcome (decode-outcome.ts), wire length, timestamp seconds,
+ * Record layout (REC_WORDS int32 words): outcome (decode-outcome.ts), wire length (a uint32 stored as
+ * its bit pattern: read it back with `>>> 0`), timestamp seconds,
  * nanoseconds, TCP flags, ipVersion << 8 | protocol, srcPort << 16 | dstPort, source address (4 words),
  * destination address (4 words), flow hash. Undecoded frames use only the first four words.
  */
