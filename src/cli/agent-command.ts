@@ -10,6 +10,7 @@ import {
 } from '../membership/gossip-keyring.js';
 import type { MembershipEvent } from '../membership/member.js';
 import { MAX_NETWORKS } from '../membership/member-metadata.js';
+import { checkMemberName } from '../membership/member-name.js';
 import { configForPreset } from '../membership/membership-config.js';
 import { SwimMembership } from '../membership/swim-membership.js';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
@@ -31,6 +32,7 @@ import { createQueryService } from '../query/query-service.js';
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
 import { SNIFFMESH_VERSION } from '../util/package-version.js';
+import { terminalJson, terminalText } from '../util/terminal-text.js';
 import { parseInteger } from './common-options.js';
 
 /** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
@@ -78,11 +80,12 @@ function timeOfDay(ms: number): string {
 
 function eventLine(event: MembershipEvent): string {
   const member = event.member;
-  return `${timeOfDay(event.timeMs)} ${event.type.padEnd(9)} ${member.name} ${member.gossip} (${member.state}, incarnation ${member.incarnation})`;
+  // Name and address are what the member sent: escaped, so no record can drive the terminal.
+  return `${timeOfDay(event.timeMs)} ${event.type.padEnd(9)} ${terminalText(member.name)} ${terminalText(member.gossip)} (${member.state}, incarnation ${member.incarnation})`;
 }
 
 function eventJson(event: MembershipEvent): string {
-  return JSON.stringify({ event: event.type, timeMs: event.timeMs, member: event.member });
+  return terminalJson({ event: event.type, timeMs: event.timeMs, member: event.member });
 }
 
 /**
@@ -146,6 +149,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     const localNetworks = new LocalNetworks();
     for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
     const name = values.name ?? hostname();
+    checkMemberName(name, values.name === undefined ? 'the host name (give --name)' : '--name');
     const json = values.eventsJson === true;
     const grpcBind = parseHostPort(values.grpc, '--grpc', true);
     const replaySpeed = Number(values.replaySpeed);
@@ -302,6 +306,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
             refutations: gossip.refutations,
             verdictsSkippedForStall: gossip.verdictsSkippedForStall,
             dropped: gossip.transport.dropped,
+            recordsDropped: gossip.recordsDropped,
           },
         }),
       );

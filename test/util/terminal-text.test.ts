@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { terminalText } from '../../src/util/terminal-text.js';
+import { terminalJson, terminalText } from '../../src/util/terminal-text.js';
 
 describe('terminalText', () => {
   it.each([
@@ -29,5 +29,26 @@ describe('terminalText', () => {
     expect(out).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/);
     // Printable characters survive unchanged and in order.
     expect(out.includes('ABCDEFGHIJKLMNOPQRSTUVWXYZ')).toBe(true);
+  });
+});
+
+describe('terminalJson', () => {
+  it('is JSON that parses back to the same value, with DEL, C1 and bidi controls as \\u escapes', () => {
+    const value = {
+      name: 'a\u001b[2J',
+      filter: 'x\u009b2J\u007f',
+      note: 'r\u202el',
+      list: ['\u2028', 'ok', 'zürich'],
+    };
+    const json = terminalJson(value);
+    expect(json).not.toMatch(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e]/);
+    expect(JSON.parse(json)).toEqual(value);
+    expect(json).toContain('x\\u009b2J\\u007f');
+    expect(json).toContain('zürich');
+  });
+
+  it('is exactly JSON.stringify for text without such characters', () => {
+    const value = { a: 1, b: 'plain "quoted" \\ text', c: [true, null] };
+    expect(terminalJson(value)).toBe(JSON.stringify(value));
   });
 });
