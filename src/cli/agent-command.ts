@@ -10,6 +10,7 @@ import {
 } from '../membership/gossip-keyring.js';
 import type { MembershipEvent } from '../membership/member.js';
 import { MAX_NETWORKS } from '../membership/member-metadata.js';
+import { checkMemberName } from '../membership/member-name.js';
 import { configForPreset } from '../membership/membership-config.js';
 import { SwimMembership } from '../membership/swim-membership.js';
 import { CaptureProcessClient } from '../node/agent/capture-process-client.js';
@@ -38,6 +39,7 @@ import {
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
 import { SNIFFMESH_VERSION } from '../util/package-version.js';
+import { terminalJson, terminalText } from '../util/terminal-text.js';
 import { parseInteger } from './common-options.js';
 import { addTlsOptions } from './node-option.js';
 import { checkGossipListener, checkGrpcListener } from './secure-defaults.js';
@@ -88,11 +90,12 @@ function timeOfDay(ms: number): string {
 
 function eventLine(event: MembershipEvent): string {
   const member = event.member;
-  return `${timeOfDay(event.timeMs)} ${event.type.padEnd(9)} ${member.name} ${member.gossip} (${member.state}, incarnation ${member.incarnation})`;
+  // Name and address are what the member sent: escaped, so no record can drive the terminal.
+  return `${timeOfDay(event.timeMs)} ${event.type.padEnd(9)} ${terminalText(member.name)} ${terminalText(member.gossip)} (${member.state}, incarnation ${member.incarnation})`;
 }
 
 function eventJson(event: MembershipEvent): string {
-  return JSON.stringify({ event: event.type, timeMs: event.timeMs, member: event.member });
+  return terminalJson({ event: event.type, timeMs: event.timeMs, member: event.member });
 }
 
 /**
@@ -162,6 +165,10 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     for (const cidr of values.localNet ?? []) localNetworks.add(cidr);
     const tls = tlsRequested(values) ? loadTlsMaterial(values, ['member']) : null;
     const name = agentName(values.name, tls);
+    checkMemberName(
+      name,
+      values.name !== undefined ? '--name' : tls !== null ? 'the --tls-cert name' : 'the host name (give --name)',
+    );
     const json = values.eventsJson === true;
     const grpcBind = parseHostPort(values.grpc, '--grpc', true);
     checkGrpcListener(grpcBind.host, tls !== null, values.insecure === true);
@@ -334,6 +341,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
             refutations: gossip.refutations,
             verdictsSkippedForStall: gossip.verdictsSkippedForStall,
             dropped: gossip.transport.dropped,
+            recordsDropped: gossip.recordsDropped,
           },
         }),
       );

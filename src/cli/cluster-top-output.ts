@@ -7,6 +7,7 @@ import {
   reportRowOf,
 } from '../node/flows/key-vocabulary.js';
 import { type NodeOutcome, NodeStatus, type TopTalkersResponse } from '../query/generated/sniffmesh.js';
+import { terminalText } from '../util/terminal-text.js';
 import { formatBytes, formatCount } from './format.js';
 import { rowsTable, totalsLine } from './report-output.js';
 
@@ -129,10 +130,12 @@ export function topAnswerTable(answer: TopAnswerJson, title: string): string {
   return lines.join('\n');
 }
 
-/** `node b (127.0.0.1:7950): timeout — did not answer within 2000 ms` */
+/** `node b (127.0.0.1:7950): timeout — did not answer within 2000 ms`. Name, address and error come
+ * from members (the error may quote a peer's own message): escaped for the terminal. */
 export function nodeProblemLine(node: NodeJson): string {
-  const where = node.address === '' ? '' : ` (${node.address})`;
-  return `node ${node.name}${where}: ${node.status}${node.error === null ? '' : ` — ${node.error}`}`;
+  const where = node.address === '' ? '' : ` (${terminalText(node.address)})`;
+  const error = node.error === null ? '' : ` — ${terminalText(node.error)}`;
+  return `node ${terminalText(node.name)}${where}: ${node.status}${error}`;
 }
 
 function windowText(window: TopAnswerJson['window']): string {
@@ -153,7 +156,8 @@ function utcSecond(second: number): string {
 /** Why the server said the answer is not exact, from the fields that make it so. */
 function inexactReasons(answer: TopAnswerJson): string[] {
   const reasons: string[] = [];
-  if (answer.missingNodes.length > 0) reasons.push(`data missing from ${answer.missingNodes.join(', ')}`);
+  if (answer.missingNodes.length > 0)
+    reasons.push(`data missing from ${answer.missingNodes.map(terminalText).join(', ')}`);
   const partial = answer.nodes.filter((node) => node.windowComplete === false);
   if (partial.length > 0) {
     const behind = partial.filter(
@@ -162,11 +166,13 @@ function inexactReasons(answer: TopAnswerJson): string[] {
     const short = partial.filter((node) => !behind.includes(node));
     if (behind.length > 0) {
       reasons.push(
-        `not closed yet on ${behind.map((node) => `${node.name} (read up to ${utcSecond(node.windowTo as number)}: clock behind?)`).join(', ')}`,
+        `not closed yet on ${behind.map((node) => `${terminalText(node.name)} (read up to ${utcSecond(node.windowTo as number)}: clock behind?)`).join(', ')}`,
       );
     }
     if (short.length > 0) {
-      reasons.push(`history does not cover the whole window on ${short.map((node) => node.name).join(', ')}`);
+      reasons.push(
+        `history does not cover the whole window on ${short.map((node) => terminalText(node.name)).join(', ')}`,
+      );
     }
   } else if (!answer.window.complete) {
     reasons.push('history does not cover the whole window');

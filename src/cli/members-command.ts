@@ -7,6 +7,7 @@ import {
   type MembersResponse,
 } from '../query/generated/sniffmesh.js';
 import { SniffmeshError } from '../util/errors.js';
+import { terminalJson, terminalText } from '../util/terminal-text.js';
 import { formatDuration, renderTable } from './format.js';
 import { interruptOnSignal } from './interrupt-signal.js';
 import { addNodeOption, type NodeOptionValues, withNodeClient } from './node-option.js';
@@ -64,7 +65,7 @@ export function registerMembersCommand(program: Command, output: { out: (text: s
     await withNodeClient(values, async (client) => {
       if (values.watch !== true) {
         const response = await client.members();
-        output.out(json ? JSON.stringify(membersJson(response)) : membersTable(response, Date.now()));
+        output.out(json ? terminalJson(membersJson(response)) : membersTable(response, Date.now()));
         return;
       }
       const interruption = interruptOnSignal();
@@ -72,11 +73,9 @@ export function registerMembersCommand(program: Command, output: { out: (text: s
         await client.watchMembers((update) => {
           if (update.snapshot !== undefined) {
             const snapshot = membersJson(update.snapshot);
-            output.out(
-              json ? JSON.stringify({ snapshot }) : `${membersTable(update.snapshot, Date.now())}\n`,
-            );
+            output.out(json ? terminalJson({ snapshot }) : `${membersTable(update.snapshot, Date.now())}\n`);
           } else if (update.event !== undefined) {
-            output.out(json ? JSON.stringify({ event: eventJson(update.event) }) : eventLine(update.event));
+            output.out(json ? terminalJson({ event: eventJson(update.event) }) : eventLine(update.event));
           }
         }, interruption.signal);
       } finally {
@@ -121,19 +120,20 @@ function eventJson(event: MembershipEvent): { type: string; timeMs: number; memb
   };
 }
 
-/** A table sorted by name; `*` marks the agent that answered. */
-function membersTable(response: MembersResponse, nowMs: number): string {
+/** A table sorted by name; `*` marks the agent that answered. Every field a member sent is escaped
+ * (terminalText): names are checked on receipt, but addresses, versions and filters are its own text. */
+export function membersTable(response: MembersResponse, nowMs: number): string {
   const members = response.members.map(memberJson).sort((a, b) => a.name.localeCompare(b.name));
   if (members.length === 0) return '(no members)';
   const header = ['', 'NAME', 'STATE', 'GOSSIP', 'GRPC', 'VERSION', 'CAPTURE', 'STARTED', 'INCARNATION'];
   const rows = members.map((m) => [
     m.local ? '*' : '',
-    m.name,
+    terminalText(m.name),
     m.state,
-    m.gossip,
-    m.grpc === '' ? '-' : m.grpc,
-    m.version === '' ? '-' : m.version,
-    captureText(m),
+    terminalText(m.gossip),
+    m.grpc === '' ? '-' : terminalText(m.grpc),
+    m.version === '' ? '-' : terminalText(m.version),
+    terminalText(captureText(m)),
     m.startedAtMs === 0 ? '-' : `${formatDuration((nowMs - m.startedAtMs) / 1000)} ago`,
     String(m.incarnation),
   ]);
@@ -155,9 +155,9 @@ function captureText(member: MemberJson): string {
 }
 
 /** `2025-01-01T12:00:00.000Z  joined     b  127.0.0.1:7947` */
-function eventLine(event: MembershipEvent): string {
+export function eventLine(event: MembershipEvent): string {
   const time = new Date(event.timeMs === 0 ? Date.now() : event.timeMs).toISOString();
   const type = (EVENT_NAMES[event.type] ?? 'unknown').padEnd('recovered'.length);
   const member = event.member;
-  return `${time}  ${type}  ${member?.name ?? '-'}  ${member?.gossip || '-'}`;
+  return `${time}  ${type}  ${terminalText(member?.name ?? '-')}  ${terminalText(member?.gossip || '-')}`;
 }

@@ -11,6 +11,7 @@ import { Scope, type TopTalkersRequest, type TopTalkersResponse } from '../query
 import type { QueryClient } from '../query/query-client.js';
 import { DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
 import { SniffmeshError } from '../util/errors.js';
+import { terminalJson } from '../util/terminal-text.js';
 import { type QueryScope, topAnswerJson, topAnswerTable } from './cluster-top-output.js';
 import { addQueryOptions, parseInteger } from './common-options.js';
 import { interruptOnSignal } from './interrupt-signal.js';
@@ -75,7 +76,7 @@ export function registerTopCommand(program: Command, output: { out: (text: strin
       const title = titleOf(settings, client.address);
       const render = (response: TopTalkersResponse) => {
         const answer = topAnswerJson(response, settings.scope);
-        return settings.json ? JSON.stringify(answer) : topAnswerTable(answer, title);
+        return settings.json ? terminalJson(answer) : topAnswerTable(answer, title);
       };
       if (settings.watchSeconds === null) {
         output.out(render(await client.topTalkers(settings.request, settings.clientDeadlineMs)));

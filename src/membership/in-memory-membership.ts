@@ -1,6 +1,7 @@
 import { UsageError } from '../util/errors.js';
 import type { MemberInfo, MemberMetadata, MembershipEvent } from './member.js';
 import { newMemberId } from './member-metadata.js';
+import { checkMemberName } from './member-name.js';
 import { transitionEvents } from './member-view.js';
 import type { Membership, MembershipListener } from './membership.js';
 
@@ -98,6 +99,7 @@ export class InMemoryMembership implements Membership {
     readonly address: string,
     metadata: Omit<MemberMetadata, 'id' | 'startedAtMs'>,
   ) {
+    checkMemberName(metadata.name, 'membership: the name');
     const startedAtMs = Date.now();
     this.local = {
       ...metadata,
@@ -143,6 +145,7 @@ export class InMemoryMembership implements Membership {
   }
 
   updateMetadata(change: Partial<Omit<MemberMetadata, 'id' | 'startedAtMs'>>): void {
+    if (change.name !== undefined) checkMemberName(change.name, 'membership: the name');
     const defined = Object.fromEntries(Object.entries(change).filter(([, value]) => value !== undefined));
     this.local = { ...this.local, ...defined, incarnation: this.local.incarnation + 1 };
     this.apply(this.local);

@@ -178,6 +178,25 @@ export function pushPullIntervalFor(config: MembershipConfig, memberCount: numbe
 // (Wire-format sizes live with the format they describe: datagram-envelope.ts, swim-wire.ts,
 // member-metadata.ts.)
 
+/**
+ * Bounded incarnations. A member's incarnation starts at its start time in ms (so a restart outranks
+ * every record of its previous life) and grows by one per refutation, metadata update or leave; a
+ * refutation jumps to one above the accusation. A record whose incarnation is more than this ahead of
+ * the receiver's clock cannot have come from its owner: it is dropped and counted
+ * (`impossible-incarnation`), never applied, so no datagram can push an incarnation to where its owner
+ * cannot outrank it (swim compares incarnations only: one forged "faulty at 2^53-1" evicted a member
+ * for good). One day, in ms: far above any clock skew members can have (they must agree within
+ * replayWindowMs), far below where ms counts stop being safe integers.
+ */
+export const MAX_INCARNATION_AHEAD_MS = 24 * 3600_000;
+/**
+ * An accusation (a suspect or faulty record about another member) must stay this much further below
+ * the bound, so the accused's refutation (one above the accusation) is still within the bound of every
+ * member whose clock runs up to this much behind the accuser's. One hour, in ms: above replayWindowMs
+ * of every preset (the clock agreement members need anyway). A member judging an accusation of itself
+ * uses the plain bound, so it refutes whatever any member with a faster clock could have accepted.
+ */
+export const ACCUSATION_HEADROOM_MS = 3600_000;
 /** Largest datagram accepted on receipt (a jumbo frame); anything larger is dropped unread as oversized.
  * Far above maxDatagramBytes, so only foreign or forged datagrams hit it. */
 export const MAX_INBOUND_DATAGRAM_BYTES = 9216;

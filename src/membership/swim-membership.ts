@@ -11,6 +11,7 @@ import { udpGossipTransport } from './gossip-transport.js';
 import { EventLoopStallWatch, LocalHealth } from './local-health.js';
 import type { MemberInfo, MemberMetadata } from './member.js';
 import { newMemberId, toWireMetadata, type WireMetadata } from './member-metadata.js';
+import { checkMemberName } from './member-name.js';
 import { MemberTable } from './member-view.js';
 import type { Membership, MembershipListener } from './membership.js';
 import {
@@ -18,8 +19,20 @@ import {
   REAP_CHECK_INTERVAL_MS,
   STALL_VERDICT_PROBE_INTERVALS,
 } from './membership-config.js';
+import {
+  highestAdmissibleIncarnation,
+  judgeRecord,
+  newRecordDropCounters,
+  type RecordDropCounters,
+} from './record-admission.js';
 import { SwimEngine } from './swim-engine.js';
-import { MalformedGossipError, parseSwimPayload, type SwimRecord, SwimState } from './swim-wire.js';
+import {
+  type DigestMessage,
+  MalformedGossipError,
+  parseSwimPayload,
+  type SwimRecord,
+  SwimState,
+} from './swim-wire.js';
 import { sleep, TimerGroup } from './timer-group.js';
 
 export interface SwimMembershipOptions {
@@ -52,6 +65,12 @@ export interface MembershipCounters {
   /** Digests sent to seeds: join attempts, and retries while no other member is alive. */
   readonly seedContacts: number;
   readonly localHealthScore: number;
+  /** Well-formed records (and digest entries) dropped for what they claim, by reason
+   * (record-admission.ts); the rest of their datagram still counted. */
+  readonly recordsDropped: Readonly<RecordDropCounters>;
+  /** Members told directly that a record received about them says they failed (so a live one refutes
+   * at once: it gets no gossip while others hold it failed). */
+  readonly accusedTold: number;
 }
 
 /**
@@ -68,7 +87,12 @@ export interface MembershipCounters {
  *  - anti-entropy by digest with a random member, periodic reconnect attempts to failed members and seeds,
  *    and joining retried with backoff until a seed answers (anti-entropy.ts); seeds may be DNS names;
  *  - incarnations start at the process start time in ms, so a restarted member outranks every record of
- *    its previous life and rejoins at once with its new metadata;
+ *    its previous life and rejoins at once with its new metadata; a record with an incarnation its owner
+ *    cannot have (more than a day ahead of our clock), an invalid name or network is dropped and counted
+ *    (record-admission.ts), so no datagram can push a member where it cannot refute;
+ *  - a member that receives a record saying another failed tells the accused directly, and a member
+ *    that learns it is held suspect, failed or left always refutes (after a restart too), so one
+ *    forged datagram cannot evict a live member: it is alive again everywhere within a round trip;
  *  - Lifeguard pieces: local health stretching probe timeouts, no verdicts during our own event-loop
  *    stalls, a suspicion timeout that scales with log(N) and is not restarted by later failed probes,
  *    suspects told about their suspicion with the probe (buddy system), relays that are not the target.
@@ -93,9 +117,12 @@ export class SwimMembership implements Membership {
   private refutations = 0;
   private verdictsSkippedForStall = 0;
   private pingRequestsRefused = 0;
+  private accusedTold = 0;
+  private readonly recordsDropped = newRecordDropCounters();
   private readonly send = (payload: Buffer, to: string): void => this.transport.send(payload, to);
 
   constructor(private readonly options: SwimMembershipOptions) {
+    checkMemberName(options.metadata.name, 'membership: the name');
     this.config = options.config;
     this.metadata = toWireMetadata({
       ...options.metadata,
@@ -216,6 +243,7 @@ export class SwimMembership implements Membership {
   }
 
   updateMetadata(change: Partial<Omit<MemberMetadata, 'id' | 'startedAtMs'>>): void {
+    if (change.name !== undefined) checkMemberName(change.name, 'membership: the name');
     const next = toWireMetadata({
       id: this.metadata.i,
       startedAtMs: this.metadata.s,
@@ -243,6 +271,8 @@ export class SwimMembership implements Membership {
       pingRequestsRefused: this.pingRequestsRefused,
       seedContacts: this.antiEntropy?.seedContacts ?? 0,
       localHealthScore: this.health.score,
+      recordsDropped: { ...this.recordsDropped },
+      accusedTold: this.accusedTold,
     };
   }
 
@@ -303,7 +333,7 @@ export class SwimMembership implements Membership {
           this.receiveRecord(message.record, from);
           break;
         case 'digest':
-          this.antiEntropy?.receive(message.digest);
+          this.antiEntropy?.receive(this.admitDigest(message.digest));
           break;
       }
     }
@@ -312,7 +342,13 @@ export class SwimMembership implements Membership {
   private receiveRecord(record: SwimRecord, from: string): void {
     const engine = this.engine;
     if (engine === undefined) return;
-    if (record.host === this.localHost) {
+    const aboutSelf = record.host === this.localHost;
+    const dropReason = judgeRecord(record, Date.now(), aboutSelf);
+    if (dropReason !== undefined) {
+      this.recordsDropped[dropReason]++;
+      return;
+    }
+    if (aboutSelf) {
       const incarnation = engine.localIncarnation;
       const accused =
         record.state !== SwimState.Alive
@@ -322,7 +358,25 @@ export class SwimMembership implements Membership {
       return;
     }
     if (!this.joined) this.joined = true;
+    const wasMember = engine.isMember(record.host);
     engine.applyRecord(record);
+    // Held failed, the accused gets no more gossip or probes from us: tell it now, so a live one refutes
+    // within a round trip (memberlist gossips to the dead for the same reason). Only on the change, so
+    // at most one datagram per member and verdict; never when the record came from the member itself.
+    if (wasMember && !engine.isMember(record.host) && from !== record.host) {
+      this.accusedTold++;
+      engine.sendRecords([record], record.host);
+    }
+  }
+
+  /** A digest without the entries whose incarnation nobody can have yet (counted): such an entry about
+   * us would make us refute past the bound, and about others it would only hide a repair. */
+  private admitDigest(digest: DigestMessage): DigestMessage {
+    const highest = highestAdmissibleIncarnation(Date.now(), false);
+    const entries = digest.entries.filter((entry) => entry.incarnation <= highest);
+    if (entries.length === digest.entries.length) return digest;
+    this.recordsDropped['impossible-incarnation'] += digest.entries.length - entries.length;
+    return { ...digest, entries };
   }
 
   /** Someone holds a suspect/failed/newer record of us: raise our incarnation above it and say so, to
