@@ -3,6 +3,7 @@ import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { formatHostPort, parseHostPort } from '../membership/gossip-address.js';
 import { SniffmeshError } from '../util/errors.js';
 import { type SniffmeshServer, SniffmeshService } from './generated/sniffmesh.js';
+import { DEFAULT_QUERY_CONFIG, type QueryConfig } from './query-config.js';
 
 /** A running gRPC server for the sniffmesh service. */
 export interface RunningQueryServer {
@@ -16,12 +17,17 @@ export interface RunningQueryServer {
  * Serves `handlers` on `bind` (host:port). A port in use or an address that is not this host's fails
  * with one clear error.
  */
-export async function startQueryServer(bind: string, handlers: SniffmeshServer): Promise<RunningQueryServer> {
+export async function startQueryServer(
+  bind: string,
+  handlers: SniffmeshServer,
+  config: Pick<QueryConfig, 'maxRequestBytes'> = DEFAULT_QUERY_CONFIG,
+): Promise<RunningQueryServer> {
   const { host } = parseHostPort(bind, '--grpc', true);
   const server = new Server({
     // Watch streams and idle peers are fine; a client that stops reading is not kept for ever.
     'grpc.keepalive_time_ms': 30_000,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // A larger request is refused with RESOURCE_EXHAUSTED before it is decoded (query-config.ts).
+    'grpc.max_receive_message_length': config.maxRequestBytes,
   });
   server.addService(SniffmeshService, handlers);
   const port = await new Promise<number>((resolve, reject) => {
