@@ -19,6 +19,8 @@ export class SourceAddressRelay {
     const server = createServer((incoming) => {
       const outgoing = connect({ ...this.target, localAddress: this.sourceAddress });
       for (const socket of [incoming, outgoing]) {
+        // As grpc-js does on its own sockets: a small message must not wait for a delayed ACK.
+        socket.setNoDelay(true);
         this.sockets.add(socket);
         socket.on('close', () => this.sockets.delete(socket));
         socket.on('error', () => {
