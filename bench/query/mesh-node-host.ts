@@ -167,6 +167,7 @@ async function startNode(index: number, message: HostStartMessage): Promise<Host
       version: 'bench',
       startedAtMs: Date.now(),
     }),
+    DEFAULT_QUERY_CONFIG,
     tls,
   );
   // Everyone joins through node 0 (its gossip port is the base port).

@@ -248,6 +248,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
           version: SNIFFMESH_VERSION,
           startedAtMs: Date.now(),
         }),
+        DEFAULT_QUERY_CONFIG,
         tls,
       );
       // Binds the gossip socket, then joins: a bind failure (port in use, an address not on this host)

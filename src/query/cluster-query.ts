@@ -11,11 +11,20 @@ import {
   type TopTalkersResponse,
   type UndecodedCount,
 } from './generated/sniffmesh.js';
+import { quoteInput } from './input-quote.js';
 import type { PeerPool } from './peer-pool.js';
 import { mergeResponseToWire, queryWindowFromWire } from './phase-wire.js';
 import type { QueryConfig } from './query-config.js';
 import { type ValidTopRequest, validateMergeRequest } from './request-validation.js';
 import { InvalidRequestError } from './service-errors.js';
+
+/** Names an error message lists at most (members, unknown names): then "and N more". */
+const MAX_NAMES_LISTED = 8;
+
+function listed(names: readonly string[]): string {
+  if (names.length <= MAX_NAMES_LISTED) return names.join(', ');
+  return `${names.slice(0, MAX_NAMES_LISTED).join(', ')} and ${names.length - MAX_NAMES_LISTED} more`;
+}
 
 /** Questions whose previous answer is kept as a hint (dashboards and watchers repeat a few). */
 const MAX_HINTS = 32;
@@ -136,8 +145,8 @@ export class ClusterQuery {
       const unknown = onlyNames.filter((name) => !known.has(name));
       if (unknown.length > 0) {
         throw new InvalidRequestError(
-          `filters.nodes: no member named ${unknown.map((n) => `'${n}'`).join(', ')} ` +
-            `(members: ${[...known].sort().join(', ')})`,
+          `filters.nodes: no member named ${listed(unknown.map((n) => quoteInput(n)))} ` +
+            `(members: ${listed([...known].sort())})`,
         );
       }
     }

@@ -66,7 +66,11 @@ export function fanOut<Target, Value>(
       );
     };
     const startedAt = performance.now();
-    const timer = setTimeout(finish, Math.max(0, options.deadlineAt - startedAt));
+    // At the deadline, answers already received but not yet read still count: a timer runs before the
+    // event loop polls sockets, so on a busy node (measured: a burst of 1,000 calls refused while 64 ran)
+    // it fired late with every answer waiting in its socket and called them all timeouts. setImmediate
+    // runs after that poll.
+    const timer = setTimeout(() => setImmediate(finish), Math.max(0, options.deadlineAt - startedAt));
     const launch = () => {
       while (!finished && next < targets.length && next - settled < options.concurrency) {
         const index = next++;

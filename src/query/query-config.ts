@@ -76,6 +76,36 @@ export interface QueryConfig {
    * the next query rather than by it (the deadline would still bound that query).
    */
   peerKeepaliveMs: number;
+  /**
+   * Largest request message this node's gRPC server accepts: 4 MiB (grpc.max_receive_message_length);
+   * larger ones get RESOURCE_EXHAUSTED before they are decoded. User requests are tiny (a few hundred
+   * bytes; REQUEST_LIMITS bounds each field far below this); the largest legitimate request is a peer's
+   * merge phase 3 naming TPUT's candidates (REQUEST_LIMITS.mergeKeys keys of at most mergeKeyChars
+   * each), whose realistic size is a few thousand keys of ~50 bytes. Answers are not limited by this
+   * (they are received by the asking side's clients).
+   */
+  maxRequestBytes: number;
+  /**
+   * TopTalkers calls this node works on at once: 64 (local and cluster scope alike; WatchTop's refreshes
+   * are bounded by the watch limits instead). Beyond it a call gets RESOURCE_EXHAUSTED at once: measured
+   * (issue 11), 1,000 concurrent cluster queries without a limit all starved each other past their deadline
+   * (every node "timeout", RSS 107 -> 240 MB); 64 is the fan-out's own width, and a node answers a cached
+   * question in about a millisecond, so a queue of 64 drains well within the default deadline.
+   */
+  maxConcurrentQueries: number;
+  /**
+   * TopTalkers calls one client (clientIdentityOf: its IP today, its certificate with TLS) has in flight
+   * at once: 16, so one busy dashboard or script cannot take every slot of maxConcurrentQueries.
+   */
+  maxConcurrentQueriesPerClient: number;
+  /**
+   * Open watch streams (WatchTop and WatchMembers together) per node: 256. Each costs a timer and, for
+   * WatchTop, a cluster query per interval: 256 watchers at the 2 s default are ~128 queries a second,
+   * what one node sustains beside its capture (bench:query).
+   */
+  maxWatchStreams: number;
+  /** Open watch streams per client: 16 (a few terminals and a dashboard's panels). */
+  maxWatchStreamsPerClient: number;
 }
 
 export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
@@ -92,7 +122,45 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   maxClockSkewMs: 5000,
   mergeHints: true,
   peerKeepaliveMs: 10_000,
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxConcurrentQueries: 64,
+  maxConcurrentQueriesPerClient: 16,
+  maxWatchStreams: 256,
+  maxWatchStreamsPerClient: 16,
 });
+
+/**
+ * Hard bounds on the fields of every request (wire limits, not tunables: a node and its peers must agree
+ * on them). A request beyond one gets INVALID_ARGUMENT naming the field and the bound, before any work.
+ */
+export const REQUEST_LIMITS = Object.freeze({
+  /** Entries per filter list (cidrs, ports, protocols, nodes): any hand-written query fits. */
+  filterEntries: 256,
+  /**
+   * Characters of one CIDR text: 64. The longest valid block ("ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255/128")
+   * has 49.
+   */
+  cidrChars: 64,
+  /** Characters of one member name in filters.nodes: 256, above any name the membership accepts. */
+  nodeNameChars: 256,
+  /** Characters of a merge request's query_id: the coordinator sends 16 hex digits. */
+  queryIdChars: 64,
+  /** Keys a merge phase-3 request (or phase-1 hint) may name: TPUT's candidates are a few times k <= 1000. */
+  mergeKeys: 65_536,
+  /** Characters of one merge key: the longest key text (an IPv6 flow) is ~100. */
+  mergeKeyChars: 512,
+  /** Member networks a merge window carries: each member announces a few. */
+  memberNetworks: 4096,
+});
+
+/**
+ * How much of a bad value an error message quotes: 64 characters, then "…(N bytes)". Error messages travel
+ * back as the grpc-message trailer; quoting input unbounded once sent 80 kB back for a 40 kB field, beyond
+ * HTTP/2's header list limit (64 KiB in Node), and the client's connection jammed.
+ */
+export const ERROR_QUOTE_CHARS = 64;
+/** Longest error message the service sends (a last bound on the trailer, whatever built the message). */
+export const MAX_ERROR_DETAILS_CHARS = 1024;
 
 /** The agent's gRPC port when --grpc gives none: gossip's port plus one. */
 export const DEFAULT_GRPC_PORT = 7948;

@@ -4,6 +4,7 @@ import { formatHostPort, parseHostPort } from '../membership/gossip-address.js';
 import { SniffmeshError } from '../util/errors.js';
 import { authorizeCalls } from './call-authorization.js';
 import { type SniffmeshServer, SniffmeshService } from './generated/sniffmesh.js';
+import { DEFAULT_QUERY_CONFIG, type QueryConfig } from './query-config.js';
 import { serverCredentials } from './tls-credentials.js';
 import type { TlsMaterial } from './tls-identity.js';
 
@@ -25,13 +26,15 @@ export interface RunningQueryServer {
 export async function startQueryServer(
   bind: string,
   handlers: SniffmeshServer,
+  config: Pick<QueryConfig, 'maxRequestBytes'> = DEFAULT_QUERY_CONFIG,
   tls: TlsMaterial | null = null,
 ): Promise<RunningQueryServer> {
   const { host } = parseHostPort(bind, '--grpc', true);
   const server = new Server({
     // Watch streams and idle peers are fine; a client that stops reading is not kept for ever.
     'grpc.keepalive_time_ms': 30_000,
-    'grpc.max_receive_message_length': 16 * 1024 * 1024,
+    // A larger request is refused with RESOURCE_EXHAUSTED before it is decoded (query-config.ts).
+    'grpc.max_receive_message_length': config.maxRequestBytes,
   });
   server.addService(SniffmeshService, authorizeCalls(handlers, tls !== null));
   const serverTls = tls === null ? ServerCredentials.createInsecure() : serverCredentials(tls);

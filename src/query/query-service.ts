@@ -2,7 +2,9 @@ import type { ServerDuplexStream, ServerUnaryCall, ServerWritableStream, sendUna
 import type { MembershipEvent as MemberEvent, MemberInfo } from '../membership/member.js';
 import type { Membership } from '../membership/membership.js';
 import type { LocalQueryEngine } from '../node/agent/local-query-engine.js';
+import { clientIdentityOf } from './client-identity.js';
 import type { ClusterQuery } from './cluster-query.js';
+import { ConcurrencyLimit, type Release } from './concurrency-limit.js';
 import {
   type Member,
   MemberState,
@@ -19,7 +21,7 @@ import {
 } from './generated/sniffmesh.js';
 import { mergeResponseToWire } from './phase-wire.js';
 import type { QueryConfig } from './query-config.js';
-import { validateMergeRequest, validateTopRequest } from './request-validation.js';
+import { validateMergeRequest, validateTopRequest, validateWatchTopRequest } from './request-validation.js';
 import { grpcStatusOf, InvalidRequestError } from './service-errors.js';
 
 export interface QueryServiceOptions {
@@ -64,11 +66,11 @@ export function toProtoMember(member: MemberInfo): Member {
   };
 }
 
-function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
+function answer<Req, Res>(work: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     let promise: Promise<Res>;
     try {
-      promise = work(call.request);
+      promise = work(call.request, call);
     } catch (error) {
       promise = Promise.reject(error);
     }
@@ -77,6 +79,17 @@ function answer<Req, Res>(work: (request: Req) => Promise<Res>) {
       (error: unknown) => callback(grpcStatusOf(error)),
     );
   };
+}
+
+/**
+ * Ends a server stream with the status `error` maps to, exactly as a unary call would answer it. (Not
+ * `call.destroy(error)`: grpc-js then tears the stream down without ever sending a status, and the client
+ * waits until its deadline; emitting 'error' is grpc-js's way to end a server stream with a status.)
+ */
+function failStream(call: ServerWritableStream<unknown, unknown>, error: unknown): void {
+  const failure = grpcStatusOf(error);
+  if (call.destroyed || call.writableEnded) return;
+  call.emit('error', Object.assign(new Error(failure.details), failure));
 }
 
 function emptyMergeResponse(): MergeResponse {
@@ -99,28 +112,48 @@ function emptyMergeResponse(): MergeResponse {
 /** The gRPC handlers every node serves (proto/sniffmesh.proto). */
 export function createQueryService(options: QueryServiceOptions): SniffmeshServer {
   const { membership, engine, clusterQuery, config } = options;
-  const topTalkers = (request: TopTalkersRequest): Promise<TopTalkersResponse> =>
-    clusterQuery.topTalkers(validateTopRequest(request, config));
+  const queries = new ConcurrencyLimit({
+    what: 'concurrent queries',
+    perNodeName: 'maxConcurrentQueries',
+    perClientName: 'maxConcurrentQueriesPerClient',
+    perNode: config.maxConcurrentQueries,
+    perClient: config.maxConcurrentQueriesPerClient,
+  });
+  const watches = new ConcurrencyLimit({
+    what: 'open watch streams',
+    perNodeName: 'maxWatchStreams',
+    perClientName: 'maxWatchStreamsPerClient',
+    perNode: config.maxWatchStreams,
+    perClient: config.maxWatchStreamsPerClient,
+  });
+  /** A watch stream's slot, given back once however the stream ends (cancelled, closed, failed). */
+  const watchSlot = (call: ServerWritableStream<unknown, unknown>): Release => {
+    const release = watches.acquire(clientIdentityOf(call));
+    call.on('cancelled', release);
+    call.on('close', release);
+    call.on('error', release);
+    call.on('finish', release);
+    return release;
+  };
 
   return {
-    topTalkers: answer(topTalkers),
+    // Checked first (a bad request is INVALID_ARGUMENT whatever the load), then a slot or RESOURCE_EXHAUSTED.
+    topTalkers: answer((request: TopTalkersRequest, call): Promise<TopTalkersResponse> => {
+      const valid = validateTopRequest(request, config);
+      const release = queries.acquire(clientIdentityOf(call));
+      return clusterQuery.topTalkers(valid).finally(release);
+    }),
 
     watchTop: (call: ServerWritableStream<WatchTopRequest, TopTalkersResponse>) => {
-      const request = call.request;
-      let valid: ReturnType<typeof validateTopRequest>;
+      let valid: ReturnType<typeof validateWatchTopRequest>;
       try {
-        if (request.query === undefined) throw new InvalidRequestError('watch request without a query');
-        valid = validateTopRequest(request.query, config);
-        if (request.intervalSeconds > config.maxWatchIntervalSeconds) {
-          throw new InvalidRequestError(
-            `interval_seconds ${request.intervalSeconds}: at most ${config.maxWatchIntervalSeconds}`,
-          );
-        }
+        valid = validateWatchTopRequest(call.request, config);
+        watchSlot(call);
       } catch (error) {
-        call.destroy(Object.assign(new Error(grpcStatusOf(error).details), grpcStatusOf(error)));
+        failStream(call, error);
         return;
       }
-      const intervalMs = (request.intervalSeconds || config.defaultWatchIntervalSeconds) * 1000;
+      const { query, intervalMs } = valid;
       let stopped = false;
       let timer: NodeJS.Timeout | undefined;
       const stop = () => {
@@ -134,12 +167,14 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
         if (stopped) return;
         const began = Date.now();
         try {
-          const response = await clusterQuery.topTalkers(valid);
+          // The first refresh runs at once: a request only the cluster can judge (an unknown member in
+          // filters.nodes) fails here with TopTalkers' status and message.
+          const response = await clusterQuery.topTalkers(query);
           if (stopped) return;
           call.write(response);
         } catch (error) {
           stop();
-          call.destroy(Object.assign(new Error(grpcStatusOf(error).details), grpcStatusOf(error)));
+          failStream(call, error);
           return;
         }
         timer = setTimeout(tick, Math.max(0, intervalMs - (Date.now() - began)));
@@ -150,6 +185,12 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
     members: answer(async () => ({ members: membership.members().map(toProtoMember) })),
 
     watchMembers: (call: ServerWritableStream<unknown, MembershipUpdate>) => {
+      try {
+        watchSlot(call);
+      } catch (error) {
+        failStream(call, error);
+        return;
+      }
       // Subscribe before taking the snapshot, holding events back until it is written: none is lost.
       const held: MembershipEvent[] = [];
       let live = false;
@@ -209,8 +250,20 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
 
     mergeStream: (call: ServerDuplexStream<MergeRequest, MergeResponse>) => {
       // Answers go back in whatever order they finish, each with its request_id; a bad request fails
-      // only itself (error and error_code in its answer), never the stream.
+      // only itself (error and error_code in its answer: the status and message Merge would give), never
+      // the stream. A client that half-closes still gets every answer it asked for, then the status.
+      let pending = 0;
+      let ended = false;
+      const endIfDone = () => {
+        if (ended && pending === 0 && !call.destroyed && !call.writableEnded) call.end();
+      };
+      const reply = (response: MergeResponse) => {
+        pending--;
+        if (!call.destroyed && !call.writableEnded) call.write(response);
+        endIfDone();
+      };
       call.on('data', (request: MergeRequest) => {
+        pending++;
         let promise: Promise<MergeResponse>;
         try {
           promise = merge(request);
@@ -218,13 +271,10 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
           promise = Promise.reject(error);
         }
         promise.then(
-          (response) => {
-            if (!call.destroyed) call.write({ ...response, requestId: request.requestId });
-          },
+          (response) => reply({ ...response, requestId: request.requestId }),
           (error: unknown) => {
             const failure = grpcStatusOf(error);
-            if (call.destroyed) return;
-            call.write({
+            reply({
               ...emptyMergeResponse(),
               requestId: request.requestId,
               error: failure.details,
@@ -233,7 +283,10 @@ export function createQueryService(options: QueryServiceOptions): SniffmeshServe
           },
         );
       });
-      call.on('end', () => call.end());
+      call.on('end', () => {
+        ended = true;
+        endIfDone();
+      });
       call.on('error', () => {});
     },
   };

@@ -17,15 +17,12 @@ import {
   Metric,
   Scope,
   type TopTalkersRequest,
+  type WatchTopRequest,
 } from './generated/sniffmesh.js';
+import { quoteInput } from './input-quote.js';
 import { phaseRequestFromWire } from './phase-wire.js';
-import type { QueryConfig } from './query-config.js';
+import { type QueryConfig, REQUEST_LIMITS } from './query-config.js';
 import { ClockSkewError, InvalidRequestError } from './service-errors.js';
-
-/** Filter entries per list: enough for any hand-written query, small enough to bound the work. */
-const MAX_FILTER_ENTRIES = 256;
-/** Keys a phase-3 request may name: TPUT's candidates stay far below this for k <= maxClusterLimit. */
-const MAX_MERGE_KEYS = 1_000_000;
 
 /** Wire codes of the key vocabulary's groupings and metrics (0 = the default). */
 const GROUPING_CODES = [0, ...GROUPINGS.map((g) => GROUPING_MODE[g])];
@@ -45,8 +42,25 @@ function checkEnum(value: number, field: string, allowed: readonly number[], nam
   if (!allowed.includes(value)) throw new InvalidRequestError(`${field} ${value} is not one of ${names}`);
 }
 
+/** A list field's length against its bound. */
+function checkCount(field: string, count: number, max: number): void {
+  if (count > max) throw new InvalidRequestError(`${field}: ${count} entries, at most ${max}`);
+}
+
+/** Every string of a list field against its bound; the message quotes a short prefix of the bad one. */
+function checkStrings(field: string, values: readonly string[], maxChars: number): void {
+  for (let i = 0; i < values.length; i++) {
+    const value = values[i] as string;
+    if (value.length > maxChars) {
+      throw new InvalidRequestError(
+        `${field}[${i}] ${quoteInput(value)}: ${value.length} characters, at most ${maxChars}`,
+      );
+    }
+  }
+}
+
 /** Validates filter lists (bad CIDRs, ports, protocols) and their sizes. */
-export function validateFilters(filters: Filters | undefined): Filters {
+export function validateFilters(filters: Filters | undefined, field = 'filters'): Filters {
   const f: Filters = filters ?? { cidrs: [], ports: [], protocols: [], nodes: [] };
   for (const [name, list] of [
     ['cidrs', f.cidrs],
@@ -54,10 +68,11 @@ export function validateFilters(filters: Filters | undefined): Filters {
     ['protocols', f.protocols],
     ['nodes', f.nodes],
   ] as const) {
-    if (list.length > MAX_FILTER_ENTRIES) {
-      throw new InvalidRequestError(`filters.${name}: ${list.length} entries, at most ${MAX_FILTER_ENTRIES}`);
-    }
+    checkCount(`${field}.${name}`, list.length, REQUEST_LIMITS.filterEntries);
   }
+  // Lengths before parsing: the parser's messages quote what they reject, and only bounded text reaches it.
+  checkStrings(`${field}.cidrs`, f.cidrs, REQUEST_LIMITS.cidrChars);
+  checkStrings(`${field}.nodes`, f.nodes, REQUEST_LIMITS.nodeNameChars);
   try {
     FlowFilter.compile({ cidrs: f.cidrs, ports: f.ports, protocols: f.protocols });
   } catch (error) {
@@ -98,6 +113,23 @@ export function validateTopRequest(request: TopTalkersRequest, config: QueryConf
   };
 }
 
+export interface ValidWatchTopRequest {
+  readonly query: ValidTopRequest;
+  readonly intervalMs: number;
+}
+
+/** WatchTop: its query checked exactly as TopTalkers checks it, then its interval. */
+export function validateWatchTopRequest(request: WatchTopRequest, config: QueryConfig): ValidWatchTopRequest {
+  if (request.query === undefined) throw new InvalidRequestError('watch request without a query');
+  const query = validateTopRequest(request.query, config);
+  if (request.intervalSeconds > config.maxWatchIntervalSeconds) {
+    throw new InvalidRequestError(
+      `interval_seconds ${request.intervalSeconds}: at most ${config.maxWatchIntervalSeconds}; 0 = the default ${config.defaultWatchIntervalSeconds}`,
+    );
+  }
+  return { query, intervalMs: (request.intervalSeconds || config.defaultWatchIntervalSeconds) * 1000 };
+}
+
 /**
  * Checks what a peer's merge request asks before the node computes anything, and returns it as the
  * node's own request (phase-wire.ts). `nowMs` is this node's clock.
@@ -117,8 +149,16 @@ export function validateMergeRequest(
     [MergePhase.MERGE_PHASE_LOCAL_TOP, MergePhase.MERGE_PHASE_ABOVE_THRESHOLD, MergePhase.MERGE_PHASE_EXACT],
     'local top (1), above threshold (2), exact (3)',
   );
+  if (request.queryId.length > REQUEST_LIMITS.queryIdChars) {
+    throw new InvalidRequestError(
+      `query_id ${quoteInput(request.queryId)}: ${request.queryId.length} characters, at most ${REQUEST_LIMITS.queryIdChars}`,
+    );
+  }
   if (!Number.isSafeInteger(window.fromSecond) || !Number.isSafeInteger(window.toSecond)) {
     throw new InvalidRequestError('window seconds must be integers');
+  }
+  if (window.fromSecond < 0) {
+    throw new InvalidRequestError(`window from_second ${window.fromSecond}: must be >= 0 (Unix seconds)`);
   }
   if (window.toSecond < window.fromSecond) {
     throw new InvalidRequestError(
@@ -140,13 +180,11 @@ export function validateMergeRequest(
   if (!Number.isFinite(request.threshold) || request.threshold < 0) {
     throw new InvalidRequestError(`threshold ${request.threshold}: must be a finite number >= 0`);
   }
-  if (request.keys.length > MAX_MERGE_KEYS) {
-    throw new InvalidRequestError(`${request.keys.length} keys: at most ${MAX_MERGE_KEYS}`);
-  }
-  validateFilters(window.filters);
-  if (window.memberNetworks.length > MAX_FILTER_ENTRIES * 16) {
-    throw new InvalidRequestError(`${window.memberNetworks.length} member networks: too many`);
-  }
+  checkCount('keys', request.keys.length, REQUEST_LIMITS.mergeKeys);
+  checkStrings('keys', request.keys, REQUEST_LIMITS.mergeKeyChars);
+  validateFilters(window.filters, 'window.filters');
+  checkCount('window.member_networks', window.memberNetworks.length, REQUEST_LIMITS.memberNetworks);
+  checkStrings('window.member_networks', window.memberNetworks, REQUEST_LIMITS.cidrChars);
   checkMemberNetworks(window.memberNetworks);
   return phaseRequestFromWire(request);
 }

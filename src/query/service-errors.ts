@@ -1,6 +1,8 @@
 import { status } from '@grpc/grpc-js';
 import { SniffmeshError } from '../util/errors.js';
 import { statusName } from './grpc-status.js';
+import { boundText } from './input-quote.js';
+import { MAX_ERROR_DETAILS_CHARS } from './query-config.js';
 
 /**
  * Errors of the query service as data: each carries the gRPC status it becomes, so a failure keeps its
@@ -28,6 +30,23 @@ export class ClockSkewError extends SniffmeshError {
   }
 }
 
+/**
+ * A call beyond one of the node's concurrency limits (QueryConfig.maxConcurrent*, maxWatchStreams*):
+ * refused at once with RESOURCE_EXHAUSTED, the message naming the limit and its value. Try again later.
+ */
+export class LimitExceededError extends SniffmeshError {
+  override name = 'LimitExceededError';
+  readonly grpcCode = status.RESOURCE_EXHAUSTED;
+  constructor(
+    /** The QueryConfig field of the limit, e.g. 'maxConcurrentQueriesPerClient'. */
+    readonly limit: string,
+    readonly value: number,
+    message: string,
+  ) {
+    super('RESOURCE_EXHAUSTED', message);
+  }
+}
+
 /** A peer's merge phase failed: the status the peer (or the connection to it) gave. */
 export class PeerCallError extends SniffmeshError {
   override name = 'PeerCallError';
@@ -39,10 +58,22 @@ export class PeerCallError extends SniffmeshError {
   }
 }
 
-/** The gRPC status for an error: what the caller did wrong, or what went wrong here. */
+/**
+ * The gRPC status for an error: what the caller did wrong, or what went wrong here. The details are cut to
+ * MAX_ERROR_DETAILS_CHARS, so no message, whatever it quotes, can overflow the status trailer.
+ */
 export function grpcStatusOf(error: unknown): { code: status; details: string } {
+  const { code, details } = unboundedStatusOf(error);
+  return { code, details: boundText(details, MAX_ERROR_DETAILS_CHARS) };
+}
+
+function unboundedStatusOf(error: unknown): { code: status; details: string } {
   const message = error instanceof Error ? error.message : String(error);
-  if (error instanceof InvalidRequestError || error instanceof ClockSkewError) {
+  if (
+    error instanceof InvalidRequestError ||
+    error instanceof ClockSkewError ||
+    error instanceof LimitExceededError
+  ) {
     return { code: error.grpcCode, details: message };
   }
   if (error instanceof PeerCallError) return { code: error.grpcCode, details: message };

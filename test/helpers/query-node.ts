@@ -53,6 +53,7 @@ export async function startQueryNode(
       version: 'test',
       startedAtMs: Date.now(),
     }),
+    config,
   );
   await membership.start([]);
   membership.updateMetadata({ grpc: server.address });

@@ -127,6 +127,7 @@ async function startMesh(names: string[], tls: boolean): Promise<MeshNode[]> {
         version: 'test',
         startedAtMs: Date.now(),
       }),
+      DEFAULT_QUERY_CONFIG,
       own,
     );
     await membership.start(nodes.map((node) => node.membership.address));
