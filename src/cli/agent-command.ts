@@ -31,7 +31,9 @@ import { createQueryService } from '../query/query-service.js';
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
 import { SNIFFMESH_VERSION } from '../util/package-version.js';
+import { DEFAULT_DROP_GROUP, DEFAULT_DROP_USER, dropPrivileges } from '../util/privilege-drop.js';
 import { parseInteger } from './common-options.js';
+import { privilegeDropFor } from './privilege-options.js';
 
 /** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
 export const DEFAULT_GOSSIP_ADDRESS = '0.0.0.0:7947';
@@ -55,6 +57,8 @@ interface AgentOptionValues {
   retention: string;
   localNet?: string[];
   eventsJson?: boolean;
+  user?: string;
+  group?: string;
 }
 
 function keyringFrom(values: AgentOptionValues): GossipKeyring | undefined {
@@ -130,7 +134,17 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       "addresses of this host's networks (repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .option('--events-json', 'print membership events as JSON lines');
+    .option('--events-json', 'print membership events as JSON lines')
+    .option(
+      '--user <name>',
+      'started as root: run as this user once sockets and capture are open',
+      DEFAULT_DROP_USER,
+    )
+    .option(
+      '--group <name>',
+      'started as root: run as this group (no supplementary groups)',
+      DEFAULT_DROP_GROUP,
+    );
   command.action(async (values: AgentOptionValues) => {
     const bind = parseHostPort(values.gossip, '--gossip', true);
     const advertise =
@@ -164,6 +178,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     if (localNetworks.size > MAX_NETWORKS) {
       throw new UsageError(`--local-net: at most ${MAX_NETWORKS} blocks (they are gossiped with the member)`);
     }
+    // Started as root: who the agent and its capture process become (a typo fails here, before joining).
+    const dropTo = privilegeDropFor(command, values);
 
     let capture: CaptureProcessClient | undefined;
     let captureInterface = '';
@@ -184,6 +200,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         maxFlows,
         retentionSeconds,
         localNets: localNetworks.describe(),
+        ...(dropTo === undefined ? {} : { dropTo }),
       });
       capture = started.client;
       captureInterface = started.counters.interfaceName;
@@ -221,6 +238,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         }),
       );
       await membership.start(seeds);
+      // Both sockets are bound and the capture is open: nothing left needs root (README: Privileges).
+      if (dropTo !== undefined) dropPrivileges(dropTo);
     } catch (error) {
       peers.close();
       capture?.close();
