@@ -39,9 +39,11 @@ import {
 import { type SniffmeshError, UsageError } from '../util/errors.js';
 import { parseAddress } from '../util/ip-address.js';
 import { SNIFFMESH_VERSION } from '../util/package-version.js';
+import { DEFAULT_DROP_GROUP, DEFAULT_DROP_USER, dropPrivileges } from '../util/privilege-drop.js';
 import { terminalJson, terminalText } from '../util/terminal-text.js';
 import { parseInteger } from './common-options.js';
 import { addTlsOptions } from './node-option.js';
+import { privilegeDropFor } from './privilege-options.js';
 import { checkGossipListener, checkGrpcListener } from './secure-defaults.js';
 
 /** memberlist's and Serf's port, plus one: sniffmesh and Serf can run side by side. */
@@ -67,6 +69,8 @@ interface AgentOptionValues extends TlsFileOptions {
   retention: string;
   localNet?: string[];
   eventsJson?: boolean;
+  user?: string;
+  group?: string;
 }
 
 function keyringFrom(values: AgentOptionValues): GossipKeyring | undefined {
@@ -143,7 +147,17 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       "addresses of this host's networks (repeatable)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .option('--events-json', 'print membership events as JSON lines');
+    .option('--events-json', 'print membership events as JSON lines')
+    .option(
+      '--user <name>',
+      'started as root: run as this user once sockets and capture are open',
+      DEFAULT_DROP_USER,
+    )
+    .option(
+      '--group <name>',
+      'started as root: run as this group (no supplementary groups)',
+      DEFAULT_DROP_GROUP,
+    );
   addTlsOptions(command, 'agent');
   command.option(
     '--insecure',
@@ -189,6 +203,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     if (localNetworks.size > MAX_NETWORKS) {
       throw new UsageError(`--local-net: at most ${MAX_NETWORKS} blocks (they are gossiped with the member)`);
     }
+    // Started as root: who the agent and its capture process become (a typo fails here, before joining).
+    const dropTo = privilegeDropFor(command, values);
 
     // Before anything starts: a file that cannot be replayed fails the agent before it joins (once
     // joined, a failing agent would leave its peers to detect it as failed).
@@ -213,6 +229,7 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
         maxFlows,
         retentionSeconds,
         localNets: localNetworks.describe(),
+        ...(dropTo === undefined ? {} : { dropTo }),
       });
       capture = started.client;
       captureInterface = started.counters.interfaceName;
@@ -254,6 +271,8 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
       // Binds the gossip socket, then joins: a bind failure (port in use, an address not on this host)
       // rejects here, before any datagram went out.
       await membership.start(seeds);
+      // Both sockets are bound and the capture is open: nothing left needs root (README: Privileges).
+      if (dropTo !== undefined) dropPrivileges(dropTo);
     } catch (error) {
       // Release everything that holds the event loop open, so the agent exits with the one error line
       // at once instead of serving queries with an empty membership.

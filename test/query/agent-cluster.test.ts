@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -123,6 +123,8 @@ interface TopJson {
 
 describe('agents as processes on loopback, replaying captures that share packets (mutual TLS, keyed gossip)', () => {
   const directory = mkdtempSync(path.join(tmpdir(), 'sniffmesh-agents-'));
+  // Agents started as root read their --pcap as nobody (README: Privileges); mkdtemp makes it 0700.
+  chmodSync(directory, 0o755);
   const agents = new Map<string, AgentProcess>();
   const grpc = new Map<string, string>();
   let credentials: MeshCredentials;

@@ -24,6 +24,14 @@ const CAPTURE_NICE_INCREMENT = 5;
 
 const CAPTURE_PROCESS_PATH = fileURLToPath(new URL('./capture-process.js', import.meta.url));
 
+/**
+ * The node binary the capture process runs on (default: the agent's own). An agent that is not started
+ * as root captures live when this binary carries file capabilities: `setcap cap_net_raw,cap_net_admin+eip`
+ * on a copy of node used only for capture keeps the agent itself (which parses gossip and gRPC) without
+ * any capability (README: "Privileges").
+ */
+const CAPTURE_NODE_ENV = 'SNIFFMESH_CAPTURE_NODE';
+
 function deserializeError(error: SerializedError): SniffmeshError {
   if (error.name === 'LiveCaptureError') return new LiveCaptureError(error.code, error.message);
   return new SniffmeshError(error.code, error.message, { exitCode: error.exitCode });
@@ -51,9 +59,11 @@ export class CaptureProcessClient implements LocalQueryEngine {
     settings: CaptureProcessSettings,
   ): Promise<{ client: CaptureProcessClient; counters: CaptureCountersMessage }> {
     // 'advanced' (V8's serializer): merge answers of thousands of rows cross faster than as JSON.
+    const captureNode = process.env[CAPTURE_NODE_ENV];
     const child = fork(CAPTURE_PROCESS_PATH, [], {
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',
+      ...(captureNode === undefined || captureNode === '' ? {} : { execPath: captureNode }),
     });
     // A little below the agent's CPU priority: when the capture keeps a core busy, the agent's short,
     // latency-bound work (answering a query phase, gossip) goes first; the capture loses only the few ms

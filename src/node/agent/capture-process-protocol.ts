@@ -1,3 +1,4 @@
+import type { DropTarget } from '../../util/privilege-drop.js';
 import type { TopQuery, TopReport } from '../flows/top-query.js';
 import type {
   LocalTopAnswer,
@@ -32,6 +33,11 @@ export interface CaptureProcessSettings {
   retentionSeconds: number;
   /** --local-net blocks; the capture process adds the host's own interface addresses itself. */
   localNets: string[];
+  /**
+   * Started as root: the account the capture process becomes once its capture is open (live), or before
+   * it reads anything (replay, which needs no privilege). Absent: it keeps the identity it started with.
+   */
+  dropTo?: DropTarget;
 }
 
 export interface CaptureCountersMessage {

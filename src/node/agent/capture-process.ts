@@ -1,4 +1,7 @@
-import { SniffmeshError } from '../../util/errors.js';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { SniffmeshError, UsageError } from '../../util/errors.js';
+import { dropPrivileges } from '../../util/privilege-drop.js';
+import { STDIN_PATH } from '../capture/capture-file-source.js';
 import type { CaptureSource } from '../capture/frame-sink.js';
 import { disableOffloads } from '../capture/interface-offloads.js';
 import { LiveCaptureSource } from '../capture/live-capture-source.js';
@@ -49,7 +52,41 @@ function serializeError(error: unknown): SerializedError {
   return { name: 'Error', code: 'INTERNAL', message, exitCode: 1 };
 }
 
+/**
+ * A replayed file is read by the capture process after it dropped privileges (and re-opened for every
+ * pass of --loop), so the dropped-to user must be able to read it. Checked before 'started', so a file it
+ * cannot read fails the agent before it joins.
+ */
+function checkReplayReadable(path: string, dropTo: CaptureProcessSettings['dropTo']): void {
+  if (path === STDIN_PATH) return;
+  try {
+    accessSync(path, fsConstants.R_OK);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    const who =
+      dropTo === undefined ? '' : ` by user ${dropTo.user} (the agent drops to it before reading input)`;
+    const hint =
+      code === 'EACCES' && dropTo !== undefined
+        ? `; make it readable (chmod o+r, or a group of --group ${dropTo.group}) or choose --user`
+        : '';
+    throw new SniffmeshError(
+      code === 'ENOENT' ? 'CAPTURE_FILE_NOT_FOUND' : 'CAPTURE_FILE_UNREADABLE',
+      `--pcap ${path}: ${code === 'ENOENT' ? 'no such file' : `cannot be read${who} (${code})`}${hint}`,
+      { cause: error },
+    );
+  }
+}
+
 function start(settings: CaptureProcessSettings): void {
+  if (settings.dropTo !== undefined && settings.disableOffloads) {
+    // Restoring the offloads when the capture ends needs CAP_NET_ADMIN, which the drop gives up.
+    throw new UsageError('disabling offloads and dropping privileges cannot be combined');
+  }
+  if (settings.replay !== undefined) {
+    // Replay needs no privilege at all: give it up before the first byte of the file is read.
+    if (settings.dropTo !== undefined) dropPrivileges(settings.dropTo);
+    checkReplayReadable(settings.replay.path, settings.dropTo);
+  }
   const localNetworks = new LocalNetworks();
   for (const cidr of settings.localNets) localNetworks.add(cidr);
   // A replayed file was captured elsewhere: only --local-net says which of its addresses are "this host".
@@ -140,6 +177,11 @@ function start(settings: CaptureProcessSettings): void {
   // Opening errors (bad filter, no permission, not a capture file) fail the first turn.
   let failed = false;
   const running = source.run(accountant, abort.signal);
+  // A live capture is open now (run() opens it synchronously) and is never re-opened: an interface that
+  // goes down or away aborts this process (cap asserts) and the agent exits 1. So nothing here needs a
+  // privilege any more: drop every one before the first frame is read (frames arrive as events on a
+  // later turn of the loop, after this).
+  if (settings.replay === undefined && settings.dropTo !== undefined) dropPrivileges(settings.dropTo);
   running.then(
     () => {
       if (settings.replay !== undefined && !abort.signal.aborted) {
