@@ -181,7 +181,11 @@ export function registerAgentCommand(program: Command, output: { out: (text: str
     const name = agentName(values.name, tls);
     checkMemberName(
       name,
-      values.name !== undefined ? '--name' : tls !== null ? 'the --tls-cert name' : 'the host name (give --name)',
+      values.name !== undefined
+        ? '--name'
+        : tls !== null
+          ? 'the --tls-cert name'
+          : 'the host name (give --name)',
     );
     const json = values.eventsJson === true;
     const grpcBind = parseHostPort(values.grpc, '--grpc', true);

@@ -3,8 +3,9 @@ import { randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { checkMemberName } from '../membership/member-name.js';
 import { identityUri, type TlsRole } from '../query/tls-identity.js';
-import { SniffmeshError, UsageError } from '../util/errors.js';
+import { SniffmeshError } from '../util/errors.js';
 
 // @peculiar/x509 (pure TypeScript, maintained, used by PKI.js's authors) builds the certificates; the
 // keys are made and the signatures computed by Node's own WebCrypto. It needs a Reflect polyfill
@@ -27,13 +28,6 @@ const DAY_MS = 86_400_000;
 
 export const CA_CERT_FILE = 'ca.crt';
 export const CA_KEY_FILE = 'ca.key';
-
-/**
- * Certificate names: what a member is called in the mesh (its --name) or what a client is called in logs.
- * Printable, no spaces or separators a SAN or a file name could misread: letters, digits, '.', '_' and
- * '-', starting with a letter or digit, at most 64 characters (host names fit).
- */
-export const CERT_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export interface IssuedFiles {
   readonly cert: string;
@@ -109,11 +103,8 @@ export async function issueCertificate(
   role: TlsRole,
   options: { days?: number; outDir?: string; nowMs?: number } = {},
 ): Promise<IssuedFiles> {
-  if (!CERT_NAME_PATTERN.test(name)) {
-    throw new UsageError(
-      `certificate name '${name.slice(0, 64)}': use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
-    );
-  }
+  // The member-name rule for both roles: a certificate name goes into a SAN, a file name and log lines.
+  checkMemberName(name, 'certificate name');
   const days = options.days ?? DEFAULT_CERT_VALIDITY_DAYS;
   const nowMs = options.nowMs ?? Date.now();
   const caCertPath = join(dir, CA_CERT_FILE);
