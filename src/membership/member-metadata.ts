@@ -35,7 +35,10 @@ export function newMemberId(): string {
   return randomBytes(MEMBER_ID_BYTES).toString('hex');
 }
 
-/** Limits on what a record may carry; a record beyond them is dropped as malformed. */
+/** Limits on what a record may carry, in characters; a record beyond them makes its datagram malformed
+ * (dropped whole: no sniffmesh sends one). Within them, a name must still pass the member-name rule
+ * (64 characters, member-name.ts) and networks must parse (record-admission.ts): such a record is dropped
+ * on its own and counted. A capture interface is an interface name or `file:` plus a capture file's name. */
 export const MAX_NAME_CHARS = 128;
 export const MAX_FILTER_CHARS = 512;
 const MAX_SHORT_CHARS = 64;
