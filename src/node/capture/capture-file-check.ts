@@ -1,3 +1,4 @@
+import { stat } from 'node:fs/promises';
 import { CaptureFileError } from '../../util/errors.js';
 import { openCaptureFile, STDIN_PATH } from './capture-file-source.js';
 import type { FrameSink } from './frame-sink.js';
@@ -15,11 +16,16 @@ const CHECK_READ_CHUNK_BYTES = 64 * 1024;
  * before delivering any frame, so an agent given a bad --pcap fails before anyone learns about it.
  *
  * Damage after the first frame passes the check, as it does at replay time: those frames are counted
- * and stay queryable, and the replay reports the damage. Standard input (`-`) cannot be looked at
- * without consuming it and is not checked (resolves at once).
+ * and stay queryable, and the replay reports the damage. Standard input (`-`), FIFOs and devices
+ * cannot be looked at without consuming them and are not checked (resolves at once).
  */
 export async function checkCaptureFile(path: string): Promise<void> {
   if (path === STDIN_PATH) return;
+  // A FIFO or a device is read once, like standard input: looking at it would take bytes the replay
+  // needs. Only regular files (and what is not there, or a directory: the reader's open says why) are
+  // checked.
+  const stats = await stat(path).catch(() => null);
+  if (stats !== null && !stats.isFile() && !stats.isDirectory()) return;
   const stopAtFirstFrame = new AbortController();
   let sawFrame = false;
   const sink: FrameSink = {

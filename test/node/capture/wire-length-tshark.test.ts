@@ -10,8 +10,11 @@
  * counted"). Where tshark prints the saturated value the expectation is the number written.
  */
 import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { AgentProcess } from '../../../cluster/local/agent-process.js';
+import { waitUntil } from '../../../cluster/local/wait-until.js';
 import { openCaptureFile } from '../../../src/node/capture/capture-file-source.js';
 import { FlowStore } from '../../../src/node/flows/flow-store.js';
 import { queryTop } from '../../../src/node/flows/top-query.js';
@@ -21,6 +24,7 @@ import { buildPcap, PcapngBuilder } from '../../helpers/capture-writer.js';
 import { requireBuiltCli } from '../../helpers/repo-paths.js';
 import { tsharkAvailable, tsharkFrameList } from '../../helpers/tshark-frame-list.js';
 import { type HostCounts, tsharkHostCounts } from '../../helpers/tshark-oracle.js';
+import { freeUdpPort } from '../../membership/free-udp-port.js';
 
 const execFileAsync = promisify(execFile);
 const TSHARK_FRAME_LEN_MAX = 2 ** 31 - 1;
@@ -191,3 +195,57 @@ describe.skipIf(!tsharkAvailable())(
     }
   },
 );
+
+async function freeTcpPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return address.port;
+}
+
+describe.skipIf(!tsharkAvailable())('sniffmesh agent --pcap, asked with sniffmesh top', () => {
+  it('answers the same unsigned orig_len bytes per host as tshark (pcap and pcapng, big-endian)', async () => {
+    for (const variant of VARIANTS.filter((v) => v.name.endsWith('big-endian') && !v.simple)) {
+      const file = scratch.write(variant.bytes(), `agent-${variant.name.replace(/\W+/g, '-')}.cap`);
+      const expected = expectedHosts((await tsharkHostCounts(file)).hosts);
+      const grpc = `127.0.0.1:${await freeTcpPort()}`;
+      const agent = new AgentProcess({
+        name: 'lengths',
+        gossip: `127.0.0.1:${await freeUdpPort()}`,
+        extraArgs: ['--capture', '--pcap', file, '--replay-speed', '0', '--grpc', grpc],
+      });
+      try {
+        await waitUntil(() => agent.events.some((e) => e.event === 'started'), 10_000, 'agent started');
+        let report: {
+          rows: Array<{ key: string; packets: number; bytes: number }>;
+          totals: { packets: number };
+        };
+        // The replay takes a moment; its last second closes a second later.
+        const deadline = Date.now() + 15_000;
+        for (;;) {
+          const { stdout } = await execFileAsync(process.execPath, [
+            requireBuiltCli(),
+            'top',
+            '--node',
+            grpc,
+            '--local',
+            '--json',
+            '-g',
+            'host',
+            '-n',
+            '1000',
+          ]);
+          report = JSON.parse(stdout);
+          if (report.totals.packets === ORIGINAL_LENGTHS.length || Date.now() > deadline) break;
+          await new Promise((resolve) => setTimeout(resolve, 300));
+        }
+        expect(rowsToHosts(report.rows), variant.name).toEqual(expected);
+      } finally {
+        agent.signal('SIGKILL');
+        await agent.exited;
+      }
+    }
+  }, 60_000);
+});
