@@ -47,7 +47,9 @@ export async function startQueryServer(
             `--grpc ${bind}: cannot listen: ${error.message}` +
               (/in use/i.test(error.message)
                 ? ' (another agent on this port? pick another with --grpc)'
-                : ''),
+                : /EADDRNOTAVAIL|not available/i.test(error.message)
+                  ? ' (no interface of this host has that address)'
+                  : ''),
           ),
         );
       } else resolve(boundPort);
