@@ -23,14 +23,24 @@ const LEGIT_SECONDS = FLOOD_SECONDS - 2;
 const QUERY_EVERY_MS = 10_000;
 const QUERY_BOUND_MS = 5_000;
 /**
- * The capture process's memory bound for --max-flows N, from the README ("Memory": about 370 bytes per
- * flow of budget on top of ~105 MiB for Node, the reader and the decoder) plus the kernel ring a live
- * capture maps into the process (DEFAULT_KERNEL_BUFFER_BYTES; it shows as RssFile).
+ * The capture process's memory bound for --max-flows N: the README's figure ("Memory": about 370 bytes
+ * per flow of budget on top of ~105 MiB for Node, the reader and the decoder), plus the kernel ring a
+ * live capture maps into the process (DEFAULT_KERNEL_BUFFER_BYTES, resident from the start as RssFile),
+ * plus the window tables of the questions asked meanwhile, which no document bounds yet: measured
+ * 2026-12-04 (report of the least-privilege/flood part), RssAnon of a capture process asked `top -g dst`
+ * and `top -g flow` every 5-10 s under a flood climbs by 35-76 MiB and levels off (at +59 MiB in a
+ * 60 s run), while without questions it stays flat (18 MiB) through the same flood; with
+ * --max-old-space-size=40 it still reached 88 MiB without dying, so it is not V8 heap garbage. The
+ * allowance is that measurement rounded up; a growth beyond it is the failure this test exists for.
  */
 const BYTES_PER_FLOW_OF_BUDGET = 370;
 const NODE_BASELINE_BYTES = 105 * 1024 * 1024;
+const QUERY_TABLES_ALLOWANCE_BYTES = 96 * 1024 * 1024;
 const CAPTURE_RSS_BOUND_BYTES =
-  NODE_BASELINE_BYTES + DEFAULT_KERNEL_BUFFER_BYTES + BYTES_PER_FLOW_OF_BUDGET * MAX_FLOWS;
+  NODE_BASELINE_BYTES +
+  DEFAULT_KERNEL_BUFFER_BYTES +
+  BYTES_PER_FLOW_OF_BUDGET * MAX_FLOWS +
+  QUERY_TABLES_ALLOWANCE_BYTES;
 /** The agent process holds no flow: the flood may not grow it by more than this. */
 const AGENT_RSS_GROWTH_BOUND_BYTES = 32 * 1024 * 1024;
 /** Every suspicion the flood could have caused has reached its verdict after this (capture-load.test.ts). */
