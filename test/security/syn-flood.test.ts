@@ -7,10 +7,13 @@ import { AgentProcess } from '../../cluster/local/agent-process.js';
 import { waitUntil } from '../../cluster/local/wait-until.js';
 import { localConfig, suspicionTimeoutMs } from '../../src/membership/membership-config.js';
 import { DEFAULT_KERNEL_BUFFER_BYTES } from '../../src/node/capture/live-capture-source.js';
+import { readProcessCredentials } from '../../src/util/privilege-drop.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot } from '../helpers/netns.js';
 import { childPids, grpcAddressOf, residentBytes, residentParts, runCli } from './namespace-cli.js';
 
 const FLOOD_SECONDS = 60;
+/** The uid of nobody on Debian (the agent's default --user). */
+const NOBODY = 65534;
 /** Small enough that a random-source flood (one flow per packet) overflows it many times over. */
 const MAX_FLOWS = 20_000;
 /** The legitimate flow: one datagram of this payload every LEGIT_INTERVAL_MS to LEGIT_PORT. */
@@ -128,6 +131,12 @@ describe.runIf(isRoot())('a random-source SYN flood at a capturing agent', () =>
       const capturePid = childPids(capturing.pid as number)[0] as number;
       const agentRssBefore = residentBytes(capturing.pid as number);
       const captureBefore = residentParts(capturePid);
+      // As deployed: started as root, both processes already run as nobody without capabilities.
+      for (const pid of [capturing.pid as number, capturePid]) {
+        expect(readProcessCredentials(pid)).toEqual(
+          expect.objectContaining({ uids: [NOBODY, NOBODY, NOBODY, NOBODY], capEffective: 0n }),
+        );
+      }
 
       const tcpdump = spawn(
         'ip',
