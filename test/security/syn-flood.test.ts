@@ -70,6 +70,7 @@ const timer = setInterval(() => {
 interface TopJson {
   rows: { key: string; bytes: number; packets: number }[];
   evicted: { packets: number; bytes: number };
+  window: unknown;
   exact: boolean;
   nodes: { name: string; status: string }[];
 }
@@ -301,7 +302,8 @@ describe.runIf(isRoot())('a random-source SYN flood at a capturing agent', () =>
           `peak ${(agentRssPeak / 2 ** 20).toFixed(1)} MiB; query times ${queryTimes.join(', ')} ms; ` +
           `legit ${legitSent} sent, ${truthLengths.length} seen by tcpdump (${truthBytes} B), agent ` +
           `${legitRow?.packets} (${legitRow?.bytes} B); victim row ${JSON.stringify(victimAnswer.rows[0])}, ` +
-          `evicted ${JSON.stringify(victimAnswer.evicted)}; ${suspicions} suspect events`,
+          `evicted ${JSON.stringify(victimAnswer.evicted)}, window ${JSON.stringify(victimAnswer.window)}, ` +
+          `flow window ${JSON.stringify((JSON.parse(flows.stdout) as TopJson).window)}; ${suspicions} suspect events`,
       );
 
       // Memory: within the documented bound, and the agent (no flows) does not grow with the flood.
