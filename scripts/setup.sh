@@ -4,6 +4,7 @@
 #   - libpcap-dev: headers for building the `cap` addon (and our packet-socket helper) from source
 #   - tshark: the independent oracle the tests compare against
 #   - tcpdump, tcpreplay, netsniff-ng (trafgen), pmacct, iproute2, iptables: peers and traffic for tests/benchmarks
+#   - hping3: the random-source SYN flood of test/security/syn-flood.test.ts
 #   - python3-scapy: builds reference frames for the decoder tests
 #   - golang-github-google-gopacket-dev: ships the pcapng conformance captures the reader is tested on
 #   - util-linux (setpriv): the no-permission capture test drops root with it
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 DEBIAN_PACKAGES=(libpcap-dev tshark tcpdump tcpreplay netsniff-ng pmacct iproute2 iptables python3-scapy
   golang-github-google-gopacket-dev util-linux ethtool build-essential python3 procps time serf stress-ng
-  protobuf-compiler)
+  protobuf-compiler hping3)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -54,6 +54,14 @@ export function residentBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Resident memory by kind (RssAnon: the process's own heap and stacks; RssFile: mapped files and rings). */
+export function residentParts(pid: number): { anon: number; file: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string): number =>
+    Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(status)?.[1] ?? NaN);
+  return { anon: kib('RssAnon') * 1024, file: kib('RssFile') * 1024 };
+}
+
 /** The first 'started' event's self.grpc of an agent's --events-json output. */
 export function grpcAddressOf(events: readonly { event: string }[]): string | undefined {
   const started = events.find((event) => event.event === 'started') as
