@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
@@ -22,7 +22,12 @@ export class CaptureScratch {
   private count = 0;
 
   write(bytes: Uint8Array, name = 'capture'): string {
-    this.dir ??= mkdtempSync(path.join(tmpdir(), 'sniffmesh-capture-test-'));
+    if (this.dir === null) {
+      this.dir = mkdtempSync(path.join(tmpdir(), 'sniffmesh-capture-test-'));
+      // An agent started as root reads --pcap files as the user it drops to (nobody): mkdtemp's 0700
+      // would hide them. The files are test data, not secrets.
+      chmodSync(this.dir, 0o755);
+    }
     const file = path.join(this.dir, `${this.count++}-${name}`);
     writeFileSync(file, bytes);
     return file;
