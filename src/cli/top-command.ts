@@ -12,7 +12,7 @@ import type { QueryClient } from '../query/query-client.js';
 import { DEFAULT_QUERY_CONFIG } from '../query/query-config.js';
 import { SniffmeshError } from '../util/errors.js';
 import { terminalJson } from '../util/terminal-text.js';
-import { type QueryScope, topAnswerJson, topAnswerTable } from './cluster-top-output.js';
+import { type QueryScope, type TopAnswerJson, topAnswerJson, topAnswerTable } from './cluster-top-output.js';
 import { addQueryOptions, parseInteger } from './common-options.js';
 import { interruptOnSignal } from './interrupt-signal.js';
 import { addNodeOption, type NodeOptionValues, withNodeClient } from './node-option.js';
@@ -79,7 +79,13 @@ export function registerTopCommand(program: Command, output: { out: (text: strin
         return settings.json ? terminalJson(answer) : topAnswerTable(answer, title);
       };
       if (settings.watchSeconds === null) {
-        output.out(render(await client.topTalkers(settings.request, settings.clientDeadlineMs)));
+        const response = await client.topTalkers(settings.request, settings.clientDeadlineMs);
+        const answer = topAnswerJson(response, settings.scope);
+        // JSON is printed either way (scripts read every node's outcome); a table of nothing is not.
+        if (settings.json) output.out(terminalJson(answer));
+        const nobody = noNodeAnswered(answer, client.address);
+        if (nobody !== null) throw nobody;
+        if (!settings.json) output.out(topAnswerTable(answer, title));
         return;
       }
       await watchTop(client, settings, settings.watchSeconds, render, output);
@@ -114,6 +120,24 @@ function topSettings(values: TopOptionValues): TopSettings {
     clientDeadlineMs:
       (deadlineMs === 0 ? SERVER_DEFAULT_DEADLINE_MS : deadlineMs) + CLIENT_DEADLINE_MARGIN_MS,
   };
+}
+
+/**
+ * A cluster answer to which no member contributed (every one failed, timed out or was skipped) is not an
+ * empty top: it is exit 1, with one line naming every member and why. An answer from some members is
+ * exit 0 (the table names the missing ones). A --watch refresh of nobody is shown and the watch goes on.
+ */
+function noNodeAnswered(answer: TopAnswerJson, address: string): SniffmeshError | null {
+  if (answer.nodes.some((node) => node.status === 'ok')) return null;
+  const outcomes = answer.nodes.map(
+    (node) =>
+      `${node.name} ${node.status}${node.error === null ? '' : ` (${node.error.replace(/\s*\n\s*/g, '; ')})`}`,
+  );
+  return new SniffmeshError(
+    'NO_NODE_ANSWERED',
+    `no node answered via ${address} (0 of ${answer.nodes.length})` +
+      (outcomes.length === 0 ? ': the cluster has no member to ask' : `: ${outcomes.join('; ')}`),
+  );
 }
 
 function titleOf(settings: TopSettings, address: string): string {

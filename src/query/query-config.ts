@@ -106,6 +106,14 @@ export interface QueryConfig {
   maxWatchStreams: number;
   /** Open watch streams per client: 16 (a few terminals and a dashboard's panels). */
   maxWatchStreamsPerClient: number;
+  /**
+   * HTTP/2 streams one connection may have open at once: 64 (grpc.max_concurrent_streams, announced in
+   * the server's SETTINGS). A stream whose request never arrives never reaches a handler, so the limits
+   * above cannot see it; this bounds what one connection can hold that way. 64 is four times what one
+   * client may use (16 queries + 16 watches + a peer's merge stream), so no honest client meets it; a
+   * client beyond it waits for a stream of its own to finish (grpc-js queues), nothing is refused.
+   */
+  maxStreamsPerConnection: number;
 }
 
 export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
@@ -127,6 +135,7 @@ export const DEFAULT_QUERY_CONFIG: Readonly<QueryConfig> = Object.freeze({
   maxConcurrentQueriesPerClient: 16,
   maxWatchStreams: 256,
   maxWatchStreamsPerClient: 16,
+  maxStreamsPerConnection: 64,
 });
 
 /**

@@ -26,7 +26,7 @@ export interface RunningQueryServer {
 export async function startQueryServer(
   bind: string,
   handlers: SniffmeshServer,
-  config: Pick<QueryConfig, 'maxRequestBytes'> = DEFAULT_QUERY_CONFIG,
+  config: Pick<QueryConfig, 'maxRequestBytes' | 'maxStreamsPerConnection'> = DEFAULT_QUERY_CONFIG,
   tls: TlsMaterial | null = null,
 ): Promise<RunningQueryServer> {
   const { host } = parseHostPort(bind, '--grpc', true);
@@ -35,6 +35,7 @@ export async function startQueryServer(
     'grpc.keepalive_time_ms': 30_000,
     // A larger request is refused with RESOURCE_EXHAUSTED before it is decoded (query-config.ts).
     'grpc.max_receive_message_length': config.maxRequestBytes,
+    'grpc.max_concurrent_streams': config.maxStreamsPerConnection,
   });
   server.addService(SniffmeshService, authorizeCalls(handlers, tls !== null));
   const serverTls = tls === null ? ServerCredentials.createInsecure() : serverCredentials(tls);
