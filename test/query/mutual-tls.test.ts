@@ -2,21 +2,33 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type ChannelCredentials, credentials, Metadata, type ServiceError, status } from '@grpc/grpc-js';
+import {
+  type ChannelCredentials,
+  credentials,
+  Metadata,
+  Server,
+  type ServerUnaryCall,
+  type ServiceError,
+  type sendUnaryData,
+  status,
+} from '@grpc/grpc-js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initCertificateAuthority, issueCertificate } from '../../src/cli/certificate-authority.js';
 import { InMemoryMembership, InMemoryNetwork } from '../../src/membership/in-memory-membership.js';
 import { FlowStoreQueryEngine } from '../../src/node/agent/flow-store-query-engine.js';
 import type { FlowStore } from '../../src/node/flows/flow-store.js';
+import { clientIdentityOf } from '../../src/query/client-identity.js';
 import { ClusterQuery } from '../../src/query/cluster-query.js';
 import {
   Grouping,
+  type MembersResponse,
   MergePhase,
   type MergeResponse,
   Metric,
   NodeStatus,
   Scope,
   SniffmeshClient,
+  SniffmeshService,
   type TopTalkersRequest,
   type TopTalkersResponse,
 } from '../../src/query/generated/sniffmesh.js';
@@ -25,7 +37,7 @@ import { QueryClient } from '../../src/query/query-client.js';
 import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
 import { type RunningQueryServer, startQueryServer } from '../../src/query/query-server.js';
 import { createQueryService } from '../../src/query/query-service.js';
-import { clientCredentials, tlsChannelOptions } from '../../src/query/tls-credentials.js';
+import { clientCredentials, serverCredentials, tlsChannelOptions } from '../../src/query/tls-credentials.js';
 import { loadTlsMaterial, type TlsMaterial } from '../../src/query/tls-identity.js';
 import { feed, newStore } from '../helpers/twin-stores.js';
 
@@ -396,6 +408,41 @@ describe('mutual TLS on the query service', () => {
         await node.membership.stop();
         await node.server.close(100);
       }
+    }
+  });
+
+  it('tells clients apart by certificate for the per-client limits (clientIdentityOf)', async () => {
+    const seen: string[] = [];
+    const server = new Server();
+    const refuse = (_call: unknown, callback: (error: { code: number }) => void) =>
+      callback({ code: status.UNIMPLEMENTED });
+    server.addService(SniffmeshService, {
+      topTalkers: refuse,
+      watchTop: (call: { emit(event: string, error: unknown): void }) =>
+        call.emit('error', { code: status.UNIMPLEMENTED }),
+      members: (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<MembersResponse>) => {
+        seen.push(clientIdentityOf(call));
+        callback(null, { members: [] });
+      },
+      watchMembers: (call: { emit(event: string, error: unknown): void }) =>
+        call.emit('error', { code: status.UNIMPLEMENTED }),
+      stats: refuse,
+      merge: refuse,
+      mergeStream: (call: { emit(event: string, error: unknown): void }) =>
+        call.emit('error', { code: status.UNIMPLEMENTED }),
+    });
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', serverCredentials(material.get('a') as TlsMaterial), (error, bound) =>
+        error ? reject(error) : resolve(bound),
+      ),
+    );
+    try {
+      const node = { server: { address: `127.0.0.1:${port}` } } as MeshNode;
+      await members(tlsClient(node, 'ops'));
+      await members(tlsClient(node, 'b'));
+      expect(seen).toEqual(['client:ops', 'member:b']);
+    } finally {
+      server.forceShutdown();
     }
   });
 
