@@ -23,6 +23,7 @@ import {
   Grouping,
   type MembersResponse,
   MergePhase,
+  type MergeRequest,
   type MergeResponse,
   Metric,
   NodeStatus,
@@ -201,9 +202,10 @@ function top(client: SniffmeshClient, request: Partial<TopTalkersRequest> = {}):
   );
 }
 
-function merge(client: SniffmeshClient): Promise<MergeResponse> {
+/** A valid first-phase merge request over the last closed seconds. */
+function mergeRequest(requestId: number): MergeRequest {
   const to = NOW_SECOND() - 2;
-  const request = {
+  return {
     queryId: 'q',
     window: {
       group: Grouping.GROUPING_HOST,
@@ -217,10 +219,13 @@ function merge(client: SniffmeshClient): Promise<MergeResponse> {
     k: 5,
     threshold: 0,
     keys: [],
-    requestId: 0,
+    requestId,
   };
+}
+
+function merge(client: SniffmeshClient): Promise<MergeResponse> {
   return new Promise((resolve, reject) =>
-    client.merge(request, new Metadata(), { deadline: Date.now() + 3000 }, (error, answer) =>
+    client.merge(mergeRequest(0), new Metadata(), { deadline: Date.now() + 3000 }, (error, answer) =>
       error ? reject(error) : resolve(answer),
     ),
   );
@@ -238,23 +243,7 @@ function mergeStreamStatus(
     });
     call.on('error', (error: ServiceError) => resolve({ code: error.code, details: error.details, answers }));
     call.on('end', () => resolve({ code: status.OK, details: '', answers }));
-    const to = NOW_SECOND() - 2;
-    call.write({
-      queryId: 'q',
-      window: {
-        group: Grouping.GROUPING_HOST,
-        by: Metric.METRIC_BYTES,
-        fromSecond: to - 9,
-        toSecond: to,
-        filters: undefined,
-        memberNetworks: [],
-      },
-      phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
-      k: 5,
-      threshold: 0,
-      keys: [],
-      requestId: 7,
-    });
+    call.write(mergeRequest(7));
   });
 }
 

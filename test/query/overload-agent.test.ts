@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -113,6 +113,7 @@ function ask(client: SniffmeshClient): Promise<Outcome> {
 
 describe('a real agent under 1,000 concurrent cluster queries for 5 s', () => {
   const directory = mkdtempSync(path.join(tmpdir(), 'sniffmesh-overload-'));
+  chmodSync(directory, 0o755);
   const relays: SourceAddressRelay[] = [];
   const clients: SniffmeshClient[] = [];
   let agent: AgentProcess;

@@ -140,11 +140,22 @@ describe.runIf(isRoot())('least privilege: an agent started as root', () => {
         '--no-capture',
         '--gossip',
         '127.0.0.1:0',
+        '--grpc',
+        '127.0.0.1:0',
         '--group',
         'nosuchgroup',
       ]);
       expectOneLineFailure(badGroup, "no group named 'nosuchgroup'");
-      const toRoot = await runCli(['agent', '--no-capture', '--gossip', '127.0.0.1:0', '--user', 'root']);
+      const toRoot = await runCli([
+        'agent',
+        '--no-capture',
+        '--gossip',
+        '127.0.0.1:0',
+        '--grpc',
+        '127.0.0.1:0',
+        '--user',
+        'root',
+      ]);
       expectOneLineFailure(toRoot, 'keeps root');
       // The seed's view: itself only, ever.
       await new Promise((resolve) => setTimeout(resolve, 500));
