@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdtempSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -8,7 +8,7 @@ import { waitUntil } from '../../cluster/local/wait-until.js';
 import { readProcessCredentials } from '../../src/util/privilege-drop.js';
 import { buildPcap, frameBytes } from '../helpers/capture-writer.js';
 import { createVethNamespacePair, deleteAllNamespaces, isRoot, sendUdpDatagrams } from '../helpers/netns.js';
-import { requireBuiltCli } from '../helpers/repo-paths.js';
+import { REPO_ROOT, requireBuiltCli } from '../helpers/repo-paths.js';
 import { freeUdpPort } from '../membership/free-udp-port.js';
 import { childPids, grpcAddressOf, runCli } from './namespace-cli.js';
 
@@ -210,15 +210,45 @@ describe.runIf(isRoot())('least privilege: an agent started as root', () => {
   });
 });
 
+/**
+ * Where nobody can read the repository from. A checkout often lies below a directory only root may
+ * enter (a 0700 home or mkdtemp directory), where a process started as nobody cannot even load the CLI:
+ * the agent runs in its own mount namespace, with the checkout bind-mounted on a fresh 0755 directory.
+ * Nothing on the host changes, and the mount goes with the namespace.
+ */
+const unprivilegedMountPoint = (() => {
+  let made: string | null = null;
+  return () => {
+    if (made === null) {
+      made = mkdtempSync(path.join(tmpdir(), 'sniffmesh-repo-'));
+      chmodSync(made, 0o755);
+    }
+    return made;
+  };
+})();
+
 /** Spawns `node CLI agent ...` inside a namespace as nobody (setpriv clears every capability). */
 function spawnUnprivilegedAgent(
   namespace: string,
   args: readonly string[],
   env: Record<string, string>,
 ): ChildProcess {
+  const mountPoint = unprivilegedMountPoint();
+  const cli = path.join(mountPoint, path.relative(REPO_ROOT, requireBuiltCli()));
   return spawn(
-    'ip',
+    'unshare',
     [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      'mount --bind "$1" "$2" && shift 2 && exec "$@"',
+      'sh',
+      REPO_ROOT,
+      mountPoint,
+      'ip',
       'netns',
       'exec',
       namespace,
@@ -227,7 +257,7 @@ function spawnUnprivilegedAgent(
       '--regid=nogroup',
       '--clear-groups',
       process.execPath,
-      requireBuiltCli(),
+      cli,
       'agent',
       ...args,
     ],
@@ -240,6 +270,9 @@ describe.runIf(isRoot())('least privilege: an agent not started as root', () => 
   afterAll(() => {
     deleteAllNamespaces();
     for (const directory of directories) rmSync(directory, { recursive: true, force: true });
+    // Never recursive: were the bind mount visible here, that would empty the checkout. It is an empty
+    // directory on the host (the mount lived in the agent's own namespace).
+    rmdirSync(unprivilegedMountPoint());
   });
 
   it('captures live through a setcap copy of node used only for capture; the agent itself has no capability', async () => {
