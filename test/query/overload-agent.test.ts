@@ -34,11 +34,13 @@ const CLIENTS = 20;
 const IN_FLIGHT_PER_CLIENT = 50;
 const LOAD_SECONDS = 5;
 /**
- * How much the agent's resident memory may grow under the load: 80 MB. Measured with the limits, on a
+ * How much the agent's resident memory may grow under the load: 110 MB. Measured with the limits, on a
  * shared 2-core machine at load 6-10: +25 to +51 MB over eight runs (HTTP/2 state of 1,000 calls in
  * flight, 64 queries' state, garbage not yet collected); before them, +133 MB on this load (issue 11).
+ * On a quiet host with more calls admitted (2,243 OK, 7,276 refused) it grew +81 MB once: the growth
+ * follows how many answers are in flight and when V8 collects, so the bound is that maximum plus a third.
  */
-const RSS_GROWTH_BOUND_MB = 80;
+const RSS_GROWTH_BOUND_MB = 110;
 const CALL_DEADLINE_MS = 10_000;
 /** A refused client waits this long before asking again (gRPC retry policies start at 100 ms or more). */
 const REFUSED_BACKOFF_MS = 100;
