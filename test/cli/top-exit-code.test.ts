@@ -9,7 +9,7 @@ import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
 import { startQueryServer } from '../../src/query/query-server.js';
 import { createQueryService } from '../../src/query/query-service.js';
 import { requireBuiltCli } from '../helpers/repo-paths.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { recentStore } from '../helpers/twin-stores.js';
 import { waitUntil } from '../membership/membership-contract.js';
 
 /**
@@ -49,10 +49,7 @@ async function startCluster(aCaptures: boolean): Promise<string> {
     captureFilter: '',
     networks: [],
   });
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   const engine = aCaptures
     ? new FlowStoreQueryEngine(
         store,

@@ -84,3 +84,15 @@ export function everythingReadable(store: FlowStore, newestSecond: number, oldes
   }
   return { lastClosed: store.lastClosedSecond, reports, tables };
 }
+
+/**
+ * A store with 18 seconds of random traffic ending 3 seconds ago, every one of them closed: the data of
+ * the query-service tests that ask one real node about its recent past.
+ */
+export function recentStore(): FlowStore {
+  const store = newStore();
+  const now = Math.floor(Date.now() / 1000);
+  feed([store], now - 20, now - 3, 5, 100);
+  store.advanceTo(now - 2);
+  return store;
+}

@@ -25,7 +25,7 @@ import { DEFAULT_QUERY_CONFIG, type QueryConfig } from '../../src/query/query-co
 import { type RunningQueryServer, startQueryServer } from '../../src/query/query-server.js';
 import { createQueryService } from '../../src/query/query-service.js';
 import { LimitExceededError } from '../../src/query/service-errors.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { recentStore } from '../helpers/twin-stores.js';
 import { waitUntil } from '../membership/membership-contract.js';
 import { SourceAddressRelay } from './source-address-relay.js';
 
@@ -86,10 +86,7 @@ afterEach(async () => {
 });
 
 async function startLimitNode(config: QueryConfig): Promise<LimitNode> {
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   const engine = new GatedEngine(
     new FlowStoreQueryEngine(
       store,

@@ -3,7 +3,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
 import { type QueryNode, startQueryNode } from '../helpers/query-node.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { recentStore } from '../helpers/twin-stores.js';
 
 /**
  * The HTTP/2 stream bound of one connection (QueryConfig.maxStreamsPerConnection) against a real node's
@@ -16,10 +16,7 @@ const CALL_DEADLINE_MS = 5000;
 
 let node: QueryNode;
 beforeAll(async () => {
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   node = await startQueryNode(store);
 });
 afterAll(async () => {

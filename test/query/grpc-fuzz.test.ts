@@ -18,7 +18,7 @@ import {
 } from '../../src/query/generated/sniffmesh.js';
 import { forceGc } from '../helpers/heap-probe.js';
 import { type QueryNode, startQueryNode } from '../helpers/query-node.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { recentStore } from '../helpers/twin-stores.js';
 import { METHOD_NAMES, type MethodName, RawGrpcClient } from './raw-grpc-client.js';
 
 /**
@@ -84,10 +84,7 @@ function askValid(): Promise<TopTalkersResponse> {
 }
 
 beforeAll(async () => {
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   node = await startQueryNode(store);
   raw = new RawGrpcClient(node.server.address);
   expectedRows = JSON.stringify((await askValid()).rows);

@@ -22,8 +22,6 @@ import { ClusterQuery } from '../../src/query/cluster-query.js';
 import {
   Grouping,
   type MembersResponse,
-  MergePhase,
-  type MergeRequest,
   type MergeResponse,
   Metric,
   NodeStatus,
@@ -40,6 +38,7 @@ import { type RunningQueryServer, startQueryServer } from '../../src/query/query
 import { createQueryService } from '../../src/query/query-service.js';
 import { clientCredentials, serverCredentials, tlsChannelOptions } from '../../src/query/tls-credentials.js';
 import { loadTlsMaterial, type TlsMaterial } from '../../src/query/tls-identity.js';
+import { mergeRequest } from '../helpers/query-requests.js';
 import { feed, newStore } from '../helpers/twin-stores.js';
 
 /**
@@ -202,30 +201,9 @@ function top(client: SniffmeshClient, request: Partial<TopTalkersRequest> = {}):
   );
 }
 
-/** A valid first-phase merge request over the last closed seconds. */
-function mergeRequest(requestId: number): MergeRequest {
-  const to = NOW_SECOND() - 2;
-  return {
-    queryId: 'q',
-    window: {
-      group: Grouping.GROUPING_HOST,
-      by: Metric.METRIC_BYTES,
-      fromSecond: to - 9,
-      toSecond: to,
-      filters: undefined,
-      memberNetworks: [],
-    },
-    phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
-    k: 5,
-    threshold: 0,
-    keys: [],
-    requestId,
-  };
-}
-
 function merge(client: SniffmeshClient): Promise<MergeResponse> {
   return new Promise((resolve, reject) =>
-    client.merge(mergeRequest(0), new Metadata(), { deadline: Date.now() + 3000 }, (error, answer) =>
+    client.merge(mergeRequest(), new Metadata(), { deadline: Date.now() + 3000 }, (error, answer) =>
       error ? reject(error) : resolve(answer),
     ),
   );
@@ -243,7 +221,7 @@ function mergeStreamStatus(
     });
     call.on('error', (error: ServiceError) => resolve({ code: error.code, details: error.details, answers }));
     call.on('end', () => resolve({ code: status.OK, details: '', answers }));
-    call.write(mergeRequest(7));
+    call.write(mergeRequest({ requestId: 7 }));
   });
 }
 

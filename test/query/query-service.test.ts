@@ -23,6 +23,7 @@ import { type RunningQueryServer, startQueryServer } from '../../src/query/query
 import { createQueryService } from '../../src/query/query-service.js';
 import { buildMeshTraffic, type MeshTraffic } from '../helpers/mesh-traffic.js';
 import { groupRows, rankRows } from '../helpers/naive-traffic-reference.js';
+import { topTalkersRequest } from '../helpers/query-requests.js';
 import { waitUntil } from '../membership/membership-contract.js';
 
 /**
@@ -52,18 +53,7 @@ afterEach(async () => {
   }
 });
 
-function request(overrides: Partial<TopTalkersRequest> = {}): TopTalkersRequest {
-  return {
-    group: Grouping.GROUPING_HOST,
-    by: Metric.METRIC_BYTES,
-    windowSeconds: 0,
-    limit: 10,
-    filters: undefined,
-    scope: Scope.SCOPE_CLUSTER,
-    deadlineMs: 0,
-    ...overrides,
-  };
-}
+const request = topTalkersRequest;
 
 function call<Res>(invoke: (cb: (error: ServiceError | null, response?: Res) => void) => void): Promise<Res> {
   return new Promise((resolve, reject) =>

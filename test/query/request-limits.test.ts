@@ -2,12 +2,8 @@ import { Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Filters,
-  Grouping,
-  MergePhase,
   MergeRequest,
   MergeResponse,
-  Metric,
-  Scope,
   TopTalkersRequest,
   TopTalkersResponse,
   WatchTopRequest,
@@ -20,7 +16,8 @@ import {
   REQUEST_LIMITS,
 } from '../../src/query/query-config.js';
 import { type QueryNode, startQueryNode } from '../helpers/query-node.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { mergeRequest, topTalkersRequest } from '../helpers/query-requests.js';
+import { recentStore } from '../helpers/twin-stores.js';
 import { type MethodName, RawGrpcClient } from './raw-grpc-client.js';
 
 /**
@@ -38,10 +35,7 @@ let node: QueryNode;
 let raw: RawGrpcClient;
 
 beforeAll(async () => {
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   node = await startQueryNode(store);
   raw = new RawGrpcClient(node.server.address);
 });
@@ -54,40 +48,9 @@ function filters(overrides: Partial<Filters>): Filters {
   return { cidrs: [], ports: [], protocols: [], nodes: [], ...overrides };
 }
 
-function top(overrides: Partial<TopTalkersRequest> = {}): TopTalkersRequest {
-  return {
-    group: Grouping.GROUPING_HOST,
-    by: Metric.METRIC_BYTES,
-    windowSeconds: 0,
-    limit: 10,
-    filters: undefined,
-    scope: Scope.SCOPE_CLUSTER,
-    deadlineMs: 0,
-    ...overrides,
-  };
-}
+const top = topTalkersRequest;
 
-function merge(overrides: Partial<MergeRequest> = {}, windowOverrides: object = {}): MergeRequest {
-  const to = Math.floor(Date.now() / 1000) - 2;
-  return {
-    queryId: 'q',
-    window: {
-      group: Grouping.GROUPING_HOST,
-      by: Metric.METRIC_BYTES,
-      fromSecond: to - 9,
-      toSecond: to,
-      filters: undefined,
-      memberNetworks: [],
-      ...windowOverrides,
-    },
-    phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
-    k: 5,
-    threshold: 0,
-    keys: [],
-    requestId: 0,
-    ...overrides,
-  };
-}
+const merge = mergeRequest;
 
 const encodeTop = (r: TopTalkersRequest) => Buffer.from(TopTalkersRequest.encode(r).finish());
 const encodeWatch = (r: TopTalkersRequest) =>

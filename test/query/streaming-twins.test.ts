@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type Filters,
   Grouping,
-  MergePhase,
+  type MergePhase,
   MergeRequest,
   MergeResponse,
   Metric,
@@ -14,7 +14,8 @@ import {
 } from '../../src/query/generated/sniffmesh.js';
 import { DEFAULT_QUERY_CONFIG } from '../../src/query/query-config.js';
 import { type QueryNode, startQueryNode } from '../helpers/query-node.js';
-import { feed, newStore } from '../helpers/twin-stores.js';
+import { mergeRequest } from '../helpers/query-requests.js';
+import { recentStore } from '../helpers/twin-stores.js';
 import { type MethodName, RawGrpcClient } from './raw-grpc-client.js';
 
 /**
@@ -32,10 +33,7 @@ let node: QueryNode;
 let raw: RawGrpcClient;
 
 beforeAll(async () => {
-  const store = newStore();
-  const now = Math.floor(Date.now() / 1000);
-  feed([store], now - 20, now - 3, 5, 100);
-  store.advanceTo(now - 2);
+  const store = recentStore();
   node = await startQueryNode(store);
   raw = new RawGrpcClient(node.server.address);
 });
@@ -181,24 +179,7 @@ describe('WatchTop answers every invalid request as TopTalkers does', () => {
 });
 
 function merge(overrides: Partial<MergeRequest> = {}): MergeRequest {
-  const to = Math.floor(Date.now() / 1000) - 2;
-  return {
-    queryId: 'q',
-    window: {
-      group: Grouping.GROUPING_HOST,
-      by: Metric.METRIC_BYTES,
-      fromSecond: to - 9,
-      toSecond: to,
-      filters: undefined,
-      memberNetworks: [],
-    },
-    phase: MergePhase.MERGE_PHASE_LOCAL_TOP,
-    k: 5,
-    threshold: 0,
-    keys: [],
-    requestId: 7,
-    ...overrides,
-  };
+  return mergeRequest({ requestId: 7, ...overrides });
 }
 
 function mergeWindow(overrides: Partial<NonNullable<MergeRequest['window']>>): MergeRequest['window'] {
